@@ -1,0 +1,45 @@
+"""The delta rule of the notes, batched over the samples of X.
+
+    output units:  delta_k = dJ/dy_k * h'(a_k)
+    hidden units:  delta_j = h'(a_j) * sum_k w_kj delta_k
+    weights:       dJ/dw_ji = sum_n delta_j z_i,   dJ/db_j = sum_n delta_j
+
+The notes' a_j is Z[l] here and their z_i is A[l-1]. Rows of delta are samples, so the sum over
+the batch of per-sample gradients (E = sum_n E_n) is the matrix product delta.T @ A[l-1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import model
+
+
+def output_delta(Z, A, T, spec):
+    """delta at the output layer, dJ/dZ[L]."""
+    out, pair = spec.activations[-1], (spec.activations[-1], spec.loss)
+    if pair in model.FUSED:
+        return model.fused_delta(A[-1], T, pair)
+    dJdY = model.LOSSES[spec.loss].dJ(A[-1], T)
+    if out == "softmax":
+        return model.softmax_vjp(A[-1], dJdY)
+    return dJdY * model.ACTIVATIONS[out].dh(Z[-1])
+
+
+def backward(params, Z, A, delta, spec):
+    """Propagate delta = dJ/dZ[L] back through the layers; return [(dW1, db1), ...]."""
+    grads = [None] * len(params)
+    for l in range(len(params), 0, -1):
+        W, _ = params[l - 1]
+        grads[l - 1] = (delta.T @ A[l - 1], delta.sum(axis=0))
+        if l > 1:
+            delta = (delta @ W) * model.ACTIVATIONS[spec.activations[l - 2]].dh(Z[l - 1])
+    return grads
+
+
+def gradients(params, X, T, spec):
+    """(J, [(dJ/dW1, dJ/db1), ...]) by the delta rule."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        Z, A = model.forward(params, X, spec)
+        J = model.loss_from_output(Z[-1], A[-1], T, spec)
+        return J, backward(params, Z, A, output_delta(Z, A, T, spec), spec)
