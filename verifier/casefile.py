@@ -1,0 +1,108 @@
+"""Case files (DESIGN section 5): one network, its parameters and its data, as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .errors import SpecError
+from .records import Case, NetworkSpec
+from .strategies import validate_spec
+
+
+def summary(case: Case) -> dict:
+    """The short description every failure row carries: sizes, activations, loss, batch."""
+    s = case.spec
+    return {"sizes": list(s.sizes), "activations": list(s.activations), "loss": s.loss,
+            "batch": int(case.X.shape[0])}
+
+
+def _num(x):
+    """A JSON number: integers stay integers, floats keep every bit (repr round-trips)."""
+    x = float(x)
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
+
+
+def _nested(a):
+    a = np.asarray(a, dtype=np.float64)
+    return [_nested(r) for r in a] if a.ndim > 1 else [_num(v) for v in a]
+
+
+def to_dict(case: Case) -> dict:
+    d = summary(case)
+    del d["batch"]
+    d["params"] = [{"W": _nested(W), "b": _nested(b)} for W, b in case.params]
+    d["X"], d["T"] = _nested(case.X), _nested(case.T)
+    return d
+
+
+def dumps(case: Case) -> str:
+    return json.dumps(to_dict(case))
+
+
+def _array(value, shape, where):
+    try:
+        a = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SpecError(f"{where}: expected a numeric array of shape {shape}") from None
+    if a.shape != shape:
+        raise SpecError(f"{where}: shape {a.shape}, expected {shape} from sizes")
+    if not np.isfinite(a).all():
+        raise SpecError(f"{where}: holds NaN or infinity; give finite numbers")
+    return a
+
+
+def from_dict(d) -> Case:
+    """A validated Case; SpecError naming the field and the fix otherwise."""
+    if not isinstance(d, dict):
+        raise SpecError("a case file holds one JSON object with sizes, activations, loss, params, X, T")
+    missing = [k for k in ("sizes", "activations", "loss", "params", "X", "T") if k not in d]
+    if missing:
+        raise SpecError(f"case file lacks {', '.join(missing)} (DESIGN section 5 shows one)")
+    try:
+        sizes = tuple(int(n) for n in d["sizes"])
+        spec = NetworkSpec(sizes, tuple(str(a) for a in d["activations"]), str(d["loss"]))
+    except (TypeError, ValueError):
+        raise SpecError("sizes must be a list of integers, activations a list of names") from None
+    validate_spec(spec)
+    L = len(sizes) - 1
+    if not isinstance(d["params"], list) or len(d["params"]) != L:
+        raise SpecError(f"params must be a list of {L} objects {{\"W\": ..., \"b\": ...}}")
+    params = []
+    for l, p in enumerate(d["params"], start=1):
+        if not isinstance(p, dict) or "W" not in p or "b" not in p:
+            raise SpecError(f"params[{l - 1}] must be an object with W and b")
+        params.append((_array(p["W"], (sizes[l], sizes[l - 1]), f"layer {l} W"),
+                       _array(p["b"], (sizes[l],), f"layer {l} b")))
+    X = np.array(d["X"], dtype=np.float64) if isinstance(d["X"], list) else None
+    B = X.shape[0] if X is not None and X.ndim == 2 else -1
+    X = _array(d["X"], (max(B, 1), sizes[0]), "X")
+    T = _array(d["T"], (X.shape[0], sizes[-1]), "T")
+    return Case(spec, tuple(params), X, T)
+
+
+def load(path) -> Case:
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        raise SpecError(f"no case file at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read case file {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return from_dict(d)
+
+
+def save(case: Case, path) -> str:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(dumps(case) + "\n")
+    return str(path)
+
+
+WORKED_EXAMPLE = {
+    "sizes": [2, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "mse",
+    "params": [{"W": [[1, 1], [1, 1]], "b": [0, 0]}, {"W": [[1, 1]], "b": [0]}],
+    "X": [[-2, -1]], "T": [[1]],
+}

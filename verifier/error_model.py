@@ -1,0 +1,164 @@
+"""Per-entry tolerances and kink intervals, from a first-order rounding-error model.
+
+A correct implementation working in a dtype with unit roundoff u computes every forward and
+backward quantity with an absolute error of about u times a magnitude that can be propagated
+alongside the quantity itself. Writing eQ for that magnitude (so |error of Q| <~ u * eQ):
+
+    eA[0]  = |X|                                    (inputs rounded to the dtype)
+    eZ[l]  = 2 |A[l-1]| |W|^T + |b| + eA[l-1] |W|^T  (products, sums and rounded weights)
+    eA[l]  = |h'(Z)| eZ[l] + |A[l]|
+    e_delta = e_g |h'(Z)| + |g| (s_h + |h''(Z)| eZ)  (s_h: the rounding of the h' formula)
+    e_dW   = e_delta^T |A| + |delta|^T (|A| + eA),   e_db = sum_n (e_delta + |delta|)
+    e_g    = (e_delta + |delta|) |W|                  (one layer down)
+
+and the tolerance of an entry is K u e + K n tiny (tiny: the dtype's smallest normal, for
+underflow). This is the per-entry error model of DESIGN section 8: nothing is scaled by the
+size of a tensor, and the tolerance is reported with every entry it judged.
+
+Kinks: a relu or leaky_relu pre-activation within K u eZ of 0 may fall on either side in a
+correct implementation, and at exactly 0 any h' in [lo, hi] is right. The delta rule is run
+in centre-radius interval arithmetic with h' = [lo, hi] at those units; every entry whose
+radius is positive is a kink entry, and any value inside its interval (plus tolerance) is right.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from reference_impls import delta_rule, model
+
+K = 16.0  # safety factor over the first-order bound: summation length, reassociation
+
+
+class Judgement(NamedTuple):
+    """Everything needed to judge a gradient computed in one dtype, for one case."""
+
+    tol: list  # [(tol_W, tol_b), ...] absolute tolerance per entry
+    centre: list  # [(c_W, c_b), ...] kink-interval centres (exact delta rule away from kinks)
+    radius: list  # [(r_W, r_b), ...] kink-interval radii, 0 where no kink reaches the entry
+    loss_tol: float  # absolute tolerance of the loss value
+    unit_roundoff: float
+
+
+def _d2(name, Z, A):
+    """|h''(z)|, for the propagation of the pre-activation's error into h'."""
+    if name == "sigmoid":
+        return np.abs(model.d_sigmoid(Z) * (1 - 2 * A))
+    if name == "tanh":
+        return np.abs(2 * A * model.d_tanh(Z))
+    if name == "softplus":
+        return np.abs(model.d_sigmoid(Z))
+    return np.zeros_like(Z)
+
+
+def _formula_scale(name, A):
+    """The magnitude of the rounding error of the textbook h' formula, in units of u."""
+    if name == "sigmoid":  # y (1 - y)
+        return 2 * np.abs(A)
+    if name == "tanh":  # 1 - y^2
+        return 1 + 3 * A**2
+    if name == "softplus":  # sigmoid(z)
+        return np.abs(A)
+    return np.zeros_like(A)
+
+
+def _kink_derivative(name, Z, band):
+    """h' as an interval (centre, radius): [lo, hi] where |z| <= band, exact elsewhere."""
+    act = model.ACTIVATIONS[name]
+    dh = act.dh(Z)
+    if act.kink is None:
+        return dh, np.zeros_like(dh)
+    lo, hi = act.kink
+    at = np.abs(Z) <= band
+    return np.where(at, (lo + hi) / 2, dh), np.where(at, (hi - lo) / 2, 0.0)
+
+
+def judgement(case, dtype=np.float64, k=K):
+    """Tolerances and kink intervals for judging a gradient of `case` computed in `dtype`."""
+    finfo = np.finfo(dtype)
+    u, tiny = float(finfo.eps) / 2, float(finfo.tiny)
+    spec, params = case.spec, case.params
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        Z, A = model.forward(params, case.X, spec)
+        eA, eZ = [np.abs(case.X)], [None]
+        for (W, b), name, l in zip(params, spec.activations, range(1, len(params) + 1)):
+            absW = np.abs(W)
+            eZ.append(2 * np.abs(A[l - 1]) @ absW.T + np.abs(b) + eA[l - 1] @ absW.T)
+            dh = np.abs(model.ACTIVATIONS[name].dh(Z[l])) if name != "softmax" else 1.0
+            eA.append(dh * eZ[l] + np.abs(A[l]))
+        return _backward(case, Z, A, eA, eZ, u, tiny, k)
+
+
+def _backward(case, Z, A, eA, eZ, u, tiny, k):
+    spec, params, L = case.spec, case.params, len(case.params)
+    band = [None] + [k * u * e for e in eZ[1:]]
+    delta, e_delta = _output_delta(case, Z, A, eA, eZ)
+    out = spec.activations[-1]
+    if out == "softmax" or (out, spec.loss) in model.FUSED:
+        c, r = delta, np.zeros_like(delta)
+    else:
+        g = model.LOSSES[spec.loss].dJ(A[-1], case.T)
+        hc, hr = _kink_derivative(out, Z[-1], band[-1])
+        c, r = g * hc, np.abs(g) * hr
+    tol, centre, radius = [None] * L, [None] * L, [None] * L
+    for l in range(L, 0, -1):
+        W = params[l - 1][0]
+        absA, absW = np.abs(A[l - 1]), np.abs(W)
+        n = max(W.shape[1], case.X.shape[0]) + 1
+        e_W = e_delta.T @ absA + np.abs(delta).T @ (absA + eA[l - 1])
+        e_b = (e_delta + np.abs(delta)).sum(axis=0)
+        tol[l - 1] = (k * u * e_W + k * n * tiny, k * u * e_b + k * n * tiny)
+        centre[l - 1] = (c.T @ A[l - 1], c.sum(axis=0))
+        radius[l - 1] = (r.T @ absA, r.sum(axis=0))
+        if l == 1:
+            break
+        name = spec.activations[l - 2]
+        g, e_g = delta @ W, (e_delta + np.abs(delta)) @ absW
+        delta, e_delta = _through(name, g, e_g, Z[l - 1], A[l - 1], eZ[l - 1])
+        hc, hr = _kink_derivative(name, Z[l - 1], band[l - 1])
+        gc, gr = c @ W, r @ absW
+        c, r = gc * hc, np.abs(gc) * hr + gr * np.abs(hc) + gr * hr
+    loss_tol = k * u * _loss_scale(case, Z, A, eA, eZ) + k * tiny
+    return Judgement(tol, centre, radius, float(loss_tol), u)
+
+
+def _output_delta(case, Z, A, eA, eZ):
+    """delta = dJ/dZ[L] and its error scale."""
+    spec, T, Y = case.spec, case.T, A[-1]
+    out, pair = spec.activations[-1], (spec.activations[-1], spec.loss)
+    delta = delta_rule.output_delta(Z, A, T, spec)
+    if pair in model.FUSED:
+        n = Y.size if spec.loss == "bce" else Y.shape[0]
+        t_sum = np.abs(T).sum(axis=-1, keepdims=True) if spec.loss == "softmax_ce" else 1.0
+        return delta, ((eA[-1] + np.abs(Y)) * t_sum + np.abs(T)) / n
+    g = model.LOSSES[spec.loss].dJ(Y, T)
+    c = np.abs(model.LOSSES[spec.loss].dJ(np.ones_like(Y), np.zeros_like(T)))  # 2, 1 or 2/N
+    e_g = c * (eA[-1] + np.abs(Y) + np.abs(T))
+    if out == "softmax":
+        absY, absg = np.abs(Y), np.abs(g)
+        gy = np.sum(absg * absY, axis=-1, keepdims=True)
+        e_delta = absY * (e_g + np.sum(e_g * absY, axis=-1, keepdims=True) + absg + gy)
+        return delta, e_delta + eA[-1] * (absg + gy)
+    return _through(out, g, e_g, Z[-1], Y, eZ[-1])
+
+
+def _through(name, g, e_g, Zl, Al, eZl):
+    """delta = g h'(Z) and its error scale: g's error, the h' formula's, Z's error via h''."""
+    dh = model.ACTIVATIONS[name].dh(Zl)
+    e_delta = e_g * np.abs(dh) + np.abs(g) * (_formula_scale(name, Al) + _d2(name, Zl, Al) * eZl)
+    return g * dh, e_delta
+
+
+def _loss_scale(case, Z, A, eA, eZ):
+    """Magnitude of the loss value's rounding error, in units of u: the terms summed, plus
+    the output's own error times the loss's sensitivity to it."""
+    spec, T = case.spec, case.T
+    J = abs(float(model.loss_from_output(Z[-1], A[-1], T, spec)))
+    if (spec.activations[-1], spec.loss) in model.FUSED:
+        n = T.size if spec.loss == "bce" else T.shape[0]
+        delta = delta_rule.output_delta(Z, A, T, spec)
+        return 2 * J + float(np.sum(np.abs(delta) * eZ[-1]) + np.sum(np.abs(T * Z[-1])) / n)
+    g = model.LOSSES[spec.loss].dJ(A[-1], T)
+    return 2 * J + float(np.sum(np.abs(g) * (eA[-1] + np.abs(A[-1]) + np.abs(T))))

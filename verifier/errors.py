@@ -1,0 +1,33 @@
+"""Every error the harness raises; each subclasses the matching builtin and says the fix."""
+
+from __future__ import annotations
+
+
+class VerifierError(Exception):
+    """Base of the harness's own errors: the harness could not do its job (exit 2)."""
+
+    exit_code = 2
+
+
+class SpecError(VerifierError, ValueError):
+    """A network spec, case file or command-line argument that cannot be used."""
+
+
+class ImplementationError(VerifierError, ImportError):
+    """A user implementation that cannot be loaded or has no `gradients`."""
+
+
+class ReferenceDisagreement(VerifierError, ArithmeticError):
+    """Two references disagree beyond their error model: a harness bug, not the user's."""
+
+    def __init__(self, message, failures=()):
+        super().__init__(message)
+        self.failures = tuple(failures)
+
+
+class GradientMismatch(AssertionError):
+    """Raised by `assert_gradients_close` with the short report as its message."""
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.result = result

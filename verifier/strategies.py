@@ -1,0 +1,225 @@
+"""Hypothesis strategies for networks and data that reach every regime where backprop bugs hide.
+
+Public, so a project can use them in its own tests:
+
+    from verifier.strategies import network_specs, cases
+
+    @given(cases(activations=["sigmoid"], losses=["sse"]))
+    def test_my_backprop(case): ...
+
+Regimes a drawn case can land in (Hypothesis shrinks toward the first of each list):
+- ``integers``: every value a small integer (W, X in -2..2, b in -1..1): pre-activations
+  land exactly on relu kinks, and a failing case reads like the notes' worked example;
+- ``normal``: Gaussian weights scaled by 1/sqrt(fan-in), Gaussian data;
+- ``saturated``: as normal, with one layer's weights and bias scaled so |z| > 30;
+- ``tiny``: weights near 1e-3, where a missing factor hides in the rounding of a wrong scale.
+Shapes: depth 1 up to `max_depth`, widths from 1, square layers, batch 1 and larger, one and
+several outputs. Values come from a numpy generator seeded by a drawn integer, so a drawn case
+of any size costs microseconds and replays exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import hypothesis
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import strategies as st
+
+from reference_impls.model import FUSED
+
+from .errors import SpecError
+from .records import Case, NetworkSpec
+
+__all__ = ["network_specs", "cases", "case_from_draw", "compatible", "validate_spec", "pinned_specs", "explore", "REGIMES"]
+
+HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")
+ALL_ACTIVATIONS = HIDDEN_ACTIVATIONS + ("softmax",)
+ALL_LOSSES = ("sse", "half_sse", "mse", "bce", "softmax_ce")
+REGIMES = ("integers", "normal", "saturated", "tiny")
+SATURATION = 40.0
+
+
+def compatible(output_activation: str, loss: str) -> bool:
+    """bce needs a sigmoid output, softmax_ce a softmax output (DESIGN section 2)."""
+    if loss == "bce":
+        return output_activation == "sigmoid"
+    if loss == "softmax_ce":
+        return output_activation == "softmax"
+    return True
+
+
+def _check_names(names, allowed, what):
+    if names is None:
+        return tuple(allowed)
+    names = tuple(names)
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise SpecError(
+            f"unknown {what} {unknown or names!r}; choose from {', '.join(allowed)}"
+        )
+    return names
+
+
+def validate_spec(spec: NetworkSpec) -> NetworkSpec:
+    """Raise SpecError, saying the fix, unless `spec` is a network DESIGN section 2 defines."""
+    L = len(spec.sizes) - 1
+    if L < 1 or any(int(n) < 1 for n in spec.sizes):
+        raise SpecError(f"sizes {list(spec.sizes)}: give at least two sizes, each >= 1")
+    if len(spec.activations) != L:
+        raise SpecError(f"{L} layers need {L} activations, got {len(spec.activations)}")
+    _check_names(spec.activations, ALL_ACTIVATIONS, "activation")
+    _check_names([spec.loss], ALL_LOSSES, "loss")
+    if "softmax" in spec.activations[:-1]:
+        raise SpecError("softmax is for the output layer only; use another hidden activation")
+    if not compatible(spec.activations[-1], spec.loss):
+        need = "sigmoid" if spec.loss == "bce" else "softmax"
+        raise SpecError(f"loss {spec.loss} needs a {need} output layer, not {spec.activations[-1]}")
+    return spec
+
+
+@st.composite
+def network_specs(
+    draw,
+    *,
+    min_depth: int = 1,
+    max_depth: int = 4,
+    max_width: int = 6,
+    activations=None,
+    losses=None,
+    sizes=None,
+) -> NetworkSpec:
+    """Network specs: depth, widths, one activation per layer and a compatible loss.
+
+    `sizes` pins the shape (a homework network); `activations` and `losses` restrict the
+    names drawn from. Softmax is drawn only for the output layer.
+    """
+    acts = _check_names(activations, ALL_ACTIVATIONS, "activation")
+    loss_names = _check_names(losses, ALL_LOSSES, "loss")
+    if sizes is None:
+        if not 1 <= min_depth <= max_depth or max_width < 1:
+            raise SpecError("need 1 <= min_depth <= max_depth and max_width >= 1")
+        depth = draw(st.integers(min_depth, max_depth))
+        widths = [draw(st.integers(1, max_width))]
+        for _ in range(depth):
+            square = draw(st.booleans())
+            widths.append(widths[-1] if square else draw(st.integers(1, max_width)))
+        sizes = tuple(widths)
+    sizes = tuple(int(n) for n in sizes)
+    hidden = [a for a in acts if a != "softmax"]
+    usable = [n for n in loss_names if any(compatible(a, n) for a in acts)]
+    if (len(sizes) > 2 and not hidden) or not usable:
+        raise SpecError(
+            f"no network fits activations {list(acts)} with losses {list(loss_names)}: "
+            "add a hidden activation or a loss that fits the output activation"
+        )
+    chosen = [draw(st.sampled_from(hidden)) for _ in sizes[1:-1]]
+    loss = draw(st.sampled_from(usable))
+    out = draw(st.sampled_from([a for a in acts if compatible(a, loss)]))
+    return validate_spec(NetworkSpec(sizes, tuple(chosen) + (out,), loss))
+
+
+def pinned_specs(sizes, activations, losses):
+    """One network shape and its activations, pinned; the loss drawn from `losses`."""
+    specs = [NetworkSpec(tuple(sizes), tuple(activations), n) for n in losses
+             if compatible(activations[-1], n)]
+    if not specs:
+        raise SpecError(f"no loss in {list(losses)} fits output activation {activations[-1]}")
+    for s in specs:
+        validate_spec(s)
+    return st.sampled_from(specs)
+
+
+def _targets(rng, spec, B, regime):
+    n = spec.sizes[-1]
+    if spec.loss == "bce":
+        return rng.integers(0, 2, (B, n)).astype(float) if regime == "integers" else rng.uniform(size=(B, n))
+    if spec.loss == "softmax_ce":
+        if regime == "integers":
+            return np.eye(n)[rng.integers(0, n, B)]
+        return rng.dirichlet(np.ones(n), size=B)
+    if regime == "integers":
+        return rng.integers(-2, 3, (B, n)).astype(float)
+    return rng.normal(size=(B, n))
+
+
+def case_from_draw(spec: NetworkSpec, batch: int, regime: str, seed: int, layer: int = 0) -> Case:
+    """The case a (spec, batch, regime, seed) draw stands for; `layer` picks the saturated one."""
+    rng = np.random.default_rng(seed)
+    sizes, L = spec.sizes, len(spec.sizes) - 1
+    params = []
+    for l in range(1, L + 1):
+        shape = (sizes[l], sizes[l - 1])
+        if regime == "integers":
+            W = rng.integers(-2, 3, shape).astype(float)
+            b = rng.integers(-1, 2, sizes[l]).astype(float)
+        else:
+            scale = 1e-3 if regime == "tiny" else 1 / np.sqrt(sizes[l - 1])
+            W, b = rng.normal(size=shape) * scale, rng.normal(size=sizes[l]) * 0.5
+            if regime == "saturated" and l == layer:
+                W, b = W * SATURATION * np.sqrt(sizes[l - 1]), np.sign(b) * SATURATION + b
+        params.append((W, b))
+    X = rng.integers(-2, 3, (batch, sizes[0])).astype(float) if regime == "integers" else rng.normal(size=(batch, sizes[0]))
+    return Case(spec, tuple(params), X, _targets(rng, spec, batch, regime))
+
+
+def _saturable_layers(spec):
+    """Layers whose saturation keeps every correct implementation finite: not a bce or
+    softmax_ce output, where y rounds to exactly 0 or 1 and log(y) is -inf in naive code."""
+    L = len(spec.sizes) - 1
+    last_ok = (spec.activations[-1], spec.loss) not in FUSED
+    return [l for l in range(1, L + 1) if l < L or last_ok]
+
+
+@st.composite
+def cases(draw, *, specs=None, batch=None, max_batch: int = 5, regimes=REGIMES, **spec_kwargs) -> Case:
+    """Cases: a spec (from `specs`, a strategy, or `network_specs(**spec_kwargs)`), a batch
+    (pinned by `batch` or 1..max_batch), a regime and the seed of its values."""
+    if batch is not None and int(batch) < 1:
+        raise SpecError(f"batch {batch}: give a batch size >= 1")
+    if max_batch < 1:
+        raise SpecError(f"max_batch {max_batch}: give a batch size >= 1")
+    unknown = [r for r in regimes if r not in REGIMES]
+    if unknown:
+        raise SpecError(f"unknown regime {unknown}; choose from {', '.join(REGIMES)}")
+    spec = draw(specs if specs is not None else network_specs(**spec_kwargs))
+    B = int(batch) if batch is not None else draw(st.integers(1, max_batch))
+    regime = draw(st.sampled_from(tuple(regimes)))
+    layer = 0
+    if regime == "saturated":
+        choices = _saturable_layers(spec)
+        if not choices:
+            regime = "normal"
+        else:
+            layer = draw(st.sampled_from(choices))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return case_from_draw(spec, B, regime, seed, layer)
+
+
+def explore(strategy, body, *, examples: int, seed: int, shrink: bool = True):
+    """Run `body(case)` on `examples` cases drawn from `strategy`, reproducibly from `seed`.
+
+    `body` raises to report a failing case; Hypothesis then shrinks it to the smallest case
+    that still fails (if `shrink`) and that exception is returned. None when nothing failed.
+    """
+    phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
+
+    @hypothesis.seed(seed)
+    @settings(
+        max_examples=max(1, int(examples)),
+        database=None,
+        deadline=None,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        print_blob=False,
+        verbosity=Verbosity.quiet,
+    )
+    @given(strategy)
+    def run(case):
+        body(case)
+
+    try:
+        run()
+    except Exception as exc:  # the shrunk failure, re-raised by Hypothesis
+        return exc
+    return None
