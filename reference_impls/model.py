@@ -22,8 +22,11 @@ def _real(z):
 
 
 def _exp_neg_abs(z):
-    """e^{-|z|} continued analytically: e^{-z} where Re z >= 0, else e^{z}; never overflows."""
-    return np.exp(np.where(_real(z) >= 0, -z, z))
+    """e^{-|z|} continued analytically: e^{-z} where Re z > 0, else e^{z}; never overflows.
+
+    The branch test must be the same `> 0` as in sigmoid and softplus: at exactly Re z = 0 a
+    mismatched pair would be the wrong analytic function and flip the complex-step derivative."""
+    return np.exp(np.where(_real(z) > 0, -z, z))
 
 
 # --- activations: h(z) and h'(z), side by side ------------------------------------------
@@ -42,7 +45,7 @@ def d_identity(z):
 def sigmoid(z):
     """h(z) = 1 / (1 + e^{-z}), in the form that cannot overflow on either side."""
     e = _exp_neg_abs(z)
-    return np.where(_real(z) >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(_real(z) > 0, 1 / (1 + e), e / (1 + e))
 
 
 def d_sigmoid(z):

@@ -62,3 +62,11 @@ def test_saturated_bce_stays_finite():
     Zl = np.array([[60.0, -60.0]])
     T = np.array([[0.3, 0.7]])
     assert np.isfinite(model.fused_loss(Zl, T, ("sigmoid", "bce")))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus"])
+def test_complex_step_through_h_at_exactly_zero(name):
+    """The branch at Re z = 0 must pair matching halves; the cross-check caught a flipped
+    softplus derivative there once."""
+    act = model.ACTIVATIONS[name]
+    assert np.imag(act.h(np.array(1e-30j))) / 1e-30 == pytest.approx(float(act.dh(np.array(0.0))), rel=1e-14)

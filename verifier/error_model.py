@@ -6,7 +6,7 @@ alongside the quantity itself. Writing eQ for that magnitude (so |error of Q| <~
 
     eA[0]  = |X|                                    (inputs rounded to the dtype)
     eZ[l]  = 2 |A[l-1]| |W|^T + |b| + eA[l-1] |W|^T  (products, sums and rounded weights)
-    eA[l]  = |h'(Z)| eZ[l] + |A[l]|
+    eA[l]  = |h'(Z)| eZ[l] + |A[l]| (+ 1 for sigmoid, tanh, softplus: see ABSOLUTE)
     e_delta = e_g |h'(Z)| + |g| (s_h + |h''(Z)| eZ)  (s_h: the rounding of the h' formula)
     e_dW   = e_delta^T |A| + |delta|^T (|A| + eA),   e_db = sum_n (e_delta + |delta|)
     e_g    = (e_delta + |delta|) |W|                  (one layer down)
@@ -53,14 +53,21 @@ def _d2(name, Z, A):
     return np.zeros_like(Z)
 
 
+# Activations that common, correct code computes only to an absolute accuracy: forms such as
+# 0.5 (1 + tanh(z/2)), log(1 + e^z) or 1 - 2/(e^{2z} + 1) lose every relative digit when the
+# unit saturates toward 0, leaving an error of about u (times 1, the size of the "1 +").
+ABSOLUTE = {"sigmoid", "tanh", "softplus"}
+
+
 def _formula_scale(name, A):
-    """The magnitude of the rounding error of the textbook h' formula, in units of u."""
+    """The magnitude of the rounding error of a textbook h' formula, in units of u; the
+    absolute error of A itself (see ABSOLUTE) enters as the 1."""
     if name == "sigmoid":  # y (1 - y)
-        return 2 * np.abs(A)
+        return 2 * np.abs(A) + 1
     if name == "tanh":  # 1 - y^2
         return 1 + 3 * A**2
     if name == "softplus":  # sigmoid(z)
-        return np.abs(A)
+        return np.abs(A) + 1
     return np.zeros_like(A)
 
 
@@ -87,7 +94,7 @@ def judgement(case, dtype=np.float64, k=K):
             absW = np.abs(W)
             eZ.append(2 * np.abs(A[l - 1]) @ absW.T + np.abs(b) + eA[l - 1] @ absW.T)
             dh = np.abs(model.ACTIVATIONS[name].dh(Z[l])) if name != "softmax" else 1.0
-            eA.append(dh * eZ[l] + np.abs(A[l]))
+            eA.append(dh * eZ[l] + np.abs(A[l]) + (name in ABSOLUTE))
         return _backward(case, Z, A, eA, eZ, u, tiny, k)
 
 

@@ -77,9 +77,7 @@ def validate_spec(spec: NetworkSpec) -> NetworkSpec:
     return spec
 
 
-@st.composite
 def network_specs(
-    draw,
     *,
     min_depth: int = 1,
     max_depth: int = 4,
@@ -87,31 +85,40 @@ def network_specs(
     activations=None,
     losses=None,
     sizes=None,
-) -> NetworkSpec:
+):
     """Network specs: depth, widths, one activation per layer and a compatible loss.
 
     `sizes` pins the shape (a homework network); `activations` and `losses` restrict the
-    names drawn from. Softmax is drawn only for the output layer.
+    names drawn from. Softmax is drawn only for the output layer. Arguments are checked here,
+    before anything is drawn, with a SpecError that says the fix.
     """
     acts = _check_names(activations, ALL_ACTIVATIONS, "activation")
     loss_names = _check_names(losses, ALL_LOSSES, "loss")
+    if sizes is None and (not 1 <= min_depth <= max_depth or max_width < 1):
+        raise SpecError("need 1 <= min_depth <= max_depth and max_width >= 1")
+    if sizes is not None and (len(sizes) < 2 or min(int(n) for n in sizes) < 1):
+        raise SpecError(f"sizes {list(sizes)}: give at least two sizes, each >= 1")
+    hidden = tuple(a for a in acts if a != "softmax")
+    usable = tuple(n for n in loss_names if any(compatible(a, n) for a in acts))
+    deep = (sizes is not None and len(sizes) > 2) or (sizes is None and max_depth > 1)
+    if (deep and not hidden) or not usable:
+        raise SpecError(
+            f"no network fits activations {list(acts)} with losses {list(loss_names)}: "
+            "add a hidden activation or a loss that fits the output activation"
+        )
+    return _network_specs(min_depth, max_depth, max_width, acts, hidden, usable, sizes)
+
+
+@st.composite
+def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, sizes):
     if sizes is None:
-        if not 1 <= min_depth <= max_depth or max_width < 1:
-            raise SpecError("need 1 <= min_depth <= max_depth and max_width >= 1")
-        depth = draw(st.integers(min_depth, max_depth))
+        depth = draw(st.integers(min_depth, max_depth if hidden else 1))
         widths = [draw(st.integers(1, max_width))]
         for _ in range(depth):
             square = draw(st.booleans())
             widths.append(widths[-1] if square else draw(st.integers(1, max_width)))
         sizes = tuple(widths)
     sizes = tuple(int(n) for n in sizes)
-    hidden = [a for a in acts if a != "softmax"]
-    usable = [n for n in loss_names if any(compatible(a, n) for a in acts)]
-    if (len(sizes) > 2 and not hidden) or not usable:
-        raise SpecError(
-            f"no network fits activations {list(acts)} with losses {list(loss_names)}: "
-            "add a hidden activation or a loss that fits the output activation"
-        )
     chosen = [draw(st.sampled_from(hidden)) for _ in sizes[1:-1]]
     loss = draw(st.sampled_from(usable))
     out = draw(st.sampled_from([a for a in acts if compatible(a, loss)]))
