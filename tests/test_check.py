@@ -1,0 +1,109 @@
+"""The main job: each example bug exits 1 with the right layer and label; each correct example
+exits 0, on 200 generated cases."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verifier import casefile, cli
+from verifier.check import run_check
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+BUGS = {
+    "bug_forgot_factor_2": ("scale", "1/2"),
+    "bug_mean_instead_of_sum": ("batch_reduction", "1/B"),
+    "bug_missing_activation_derivative": ("activation_derivative", "h' missing"),
+    "bug_sign_flip": ("sign", "wrong sign"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_example_bug_fails_with_its_label(name, tmp_path, capsys):
+    code = cli.main(["check", str(EXAMPLES / f"{name}.py"), "--examples", "200", "--format", "json",
+                     "--cases-dir", str(tmp_path)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["verdict"] == "fail"
+    label, words = BUGS[name]
+    first = report["failures"][0]
+    assert first["kind"] == "mismatch" and first["diagnosis"] == label and words in first["detail"]
+    assert first["layer"] == 1 and first["param"] in ("W", "b")
+    if name == "bug_missing_activation_derivative":  # right at the output, wrong below it
+        assert first["case"]["sizes"].__len__() == 3
+        assert all(f["layer"] == 1 for f in report["failures"])
+    # the minimal case replays: exactly that case, the same failure
+    assert first["case_file"] and first["replay"].startswith("backprop-verify check ")
+    again = cli.main(["check", str(EXAMPLES / f"{name}.py"), "--case", first["case_file"], "--format", "json"])
+    replayed = json.loads(capsys.readouterr().out)
+    assert again == 1 and replayed["examples"] == 1 and replayed["failures"][0]["layer"] == first["layer"]
+
+
+@pytest.mark.parametrize("name", ["correct_vectorized", "correct_loops"])
+def test_correct_example_passes_200_cases(name, capsys):
+    code = cli.main(["check", str(EXAMPLES / f"{name}.py"), "--examples", "200", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["verdict"] == "pass" and report["examples"] == 200
+    assert report["failures"] == [] and report["references"] == ["delta_rule", "jax_reverse"]
+
+
+def test_homework_network_is_pinned():
+    r = run_check(str(EXAMPLES / "correct_loops.py"), examples=20, sizes=(2, 2, 1),
+                  layer_activations=("sigmoid", "sigmoid"), loss="mse", batch=1)
+    assert r.verdict == "pass" and r.examples == 20
+    assert [t.compared for t in r.tensors if t.layer == 1 and t.param == "W"] == [80]
+
+
+def test_worked_example_case_file(tmp_path):
+    path = casefile.save(casefile.from_dict(casefile.WORKED_EXAMPLE), tmp_path / "worked.json")
+    r = run_check(str(EXAMPLES / "correct_loops.py"), case=casefile.load(path))
+    assert r.verdict == "pass" and r.examples == 1
+
+
+def test_loss_value_is_checked(tmp_path):
+    impl = tmp_path / "wrong_loss.py"
+    impl.write_text((EXAMPLES / "correct_vectorized.py").read_text().replace(
+        "return J, grads[::-1]", "return 1.5 * J, grads[::-1]"))
+    r = run_check(str(impl), examples=30)
+    assert r.verdict == "fail" and any(f.kind == "loss_mismatch" for f in r.failures)
+
+
+def test_train_step_with_the_wrong_sign_is_named(tmp_path):
+    impl = tmp_path / "uphill.py"
+    impl.write_text((EXAMPLES / "correct_vectorized.py").read_text().replace(
+        "(W - lr * dW, b - lr * db)", "(W + lr * dW, b + lr * db)"))
+    r = run_check(str(impl), examples=30)
+    rows = [f for f in r.failures if f.kind == "update_mismatch"]
+    assert r.verdict == "fail" and rows and rows[0].diagnosis == "sign" and "wrong sign" in rows[0].detail
+
+
+def test_in_out_layout_is_transposed_on_the_way_in_and_out(tmp_path):
+    impl = tmp_path / "in_out.py"
+    impl.write_text((EXAMPLES / "correct_vectorized.py").read_text().replace(
+        "Zs.append(As[-1] @ W.T + b)", "Zs.append(As[-1] @ W + b)").replace(
+        "grads.append((delta.T @ As[l], delta.sum(axis=0)))", "grads.append((As[l].T @ delta, delta.sum(axis=0)))").replace(
+        "delta = (delta @ params[l][0])", "delta = (delta @ params[l][0].T)") + '\nLAYOUT = "in_out"\n')
+    r = run_check(str(impl), examples=40)
+    assert r.verdict == "pass", [f.detail for f in r.failures]
+
+
+def test_float32_implementation_is_judged_to_float32(tmp_path):
+    impl = tmp_path / "f32.py"
+    impl.write_text("import numpy as np\nfrom correct_vectorized import gradients as g64\n"
+                    "def gradients(params, X, T, spec):\n"
+                    "    f = lambda a: np.asarray(a, np.float32)\n"
+                    "    J, grads = g64([(f(W), f(b)) for W, b in params], f(X), f(T), spec)\n"
+                    "    return [(f(a), f(b)) for a, b in grads]\n")
+    (tmp_path / "correct_vectorized.py").write_text((EXAMPLES / "correct_vectorized.py").read_text())
+    r = run_check(str(impl), examples=100)
+    assert r.verdict == "pass" and r.dtype == "float32", [f.detail for f in r.failures]
+
+
+def test_unknown_implementation_is_a_harness_error(tmp_path, capsys):
+    assert cli.main(["check", str(tmp_path / "missing.py")]) == 2
+    assert "error" in capsys.readouterr().err
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    assert cli.main(["check", str(empty)]) == 2
+    assert "gradients" in capsys.readouterr().err
