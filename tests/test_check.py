@@ -107,3 +107,49 @@ def test_unknown_implementation_is_a_harness_error(tmp_path, capsys):
     empty.write_text("x = 1\n")
     assert cli.main(["check", str(empty)]) == 2
     assert "gradients" in capsys.readouterr().err
+
+
+CORRECT = (EXAMPLES / "correct_vectorized.py").read_text()
+HOSTILE = {
+    "raises": ("def gradients(params, X, T, spec):\n    raise ValueError('planted')\n", "exception"),
+    "hangs": ("def gradients(params, X, T, spec):\n    while True:\n        pass\n", "timeout"),
+    "exits": ("import os\ndef gradients(params, X, T, spec):\n    os._exit(3)\n", "exited"),
+    "floods output": ("def gradients(params, X, T, spec):\n    while True:\n        print('x' * 1000)\n", "timeout"),
+    "eats memory": ("def gradients(params, X, T, spec):\n    return bytearray(50 * 2**30)\n", "exception"),
+    "returns NaN": (CORRECT.replace("return J, grads[::-1]", "return J, [(a * np.nan, b) for a, b in grads[::-1]]"), "nonfinite"),
+    "wrong shapes": (CORRECT.replace("return J, grads[::-1]", "return J, [(a[:, :1], b) for a, b in grads[::-1]]"), "bad_output"),
+    "returns a string": ("def gradients(params, X, T, spec):\n    return 'gradients'\n", "bad_output"),
+    "mutates X": (CORRECT.replace("    Zs, As = [], [X]", "    X.flags.writeable = True\n    X *= 1.0000001\n    Zs, As = [], [X]"), "mutated_input"),
+    "wrong and tampers with numpy": (CORRECT.replace("return J, grads[::-1]", "np.allclose = lambda *a, **k: True\n    np.testing.assert_allclose = lambda *a, **k: None\n    np.abs = lambda a: a * 0\n    return J, [(-a, -b) for a, b in grads[::-1]]"), "mismatch"),
+    "wrong and tampers with the harness": ("import sys, os\n" + CORRECT.replace("return J, grads[::-1]", "for m in list(sys.modules.values()):\n        for k in ('judge', 'compare', 'send', 'reply'):\n            if hasattr(m, k):\n                try: setattr(m, k, None)\n                except Exception: pass\n    try: os.kill(os.getppid(), 9)\n    except Exception: pass\n    return J, [(2 * a, 2 * b) for a, b in grads[::-1]]"), "mismatch"),
+}
+
+
+@pytest.mark.parametrize("source,kind", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_implementation_becomes_its_row(source, kind, tmp_path, capsys):
+    import os
+    if "os.kill(os.getppid()" in source and os.geteuid() != 0:
+        pytest.skip("the child can signal the harness unless the harness is root (privilege drop)")
+    impl = tmp_path / "hostile.py"
+    impl.write_text(source)
+    code = cli.main(["check", str(impl), "--examples", "4", "--timeout", "2", "--format", "json",
+                     "--cases-dir", str(tmp_path)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["verdict"] == "fail"
+    assert kind in {f["kind"] for f in report["failures"]}, report["failures"][:2]
+
+
+def test_a_crash_on_some_cases_changes_no_other_verdict(tmp_path):
+    """Crashes on batch 3 only; every other case is judged as if nothing happened."""
+    impl = tmp_path / "flaky.py"
+    impl.write_text(CORRECT.replace("    Zs, As = [], [X]", "    if len(X) == 3:\n        import os; os._exit(1)\n    Zs, As = [], [X]"))
+    r = run_check(str(impl), examples=40, timeout=5)
+    kinds = {f.kind for f in r.failures}
+    assert kinds == {"exited"} and all(f.case["batch"] == 3 for f in r.failures)
+    assert all(t.failed == 0 for t in r.tensors)
+
+
+def test_tampering_with_numpy_changes_no_verdict_of_a_correct_implementation(tmp_path):
+    impl = tmp_path / "tamper_ok.py"
+    impl.write_text(CORRECT.replace("    Zs, As = [], [X]", "    np.isfinite = lambda a: False\n    np.asarray = None\n    Zs, As = [], [X]"))
+    assert run_check(str(impl), examples=30).verdict == "pass"
