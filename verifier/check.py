@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import casefile, error_model, strategies
-from .compare import compare_gradients
+from .compare import compare_gradients, entry_errors, relative
 from .diagnosis import diagnose
 from .errors import ReferenceDisagreement, SpecError
 from .records import CheckResult, Failure
@@ -22,8 +22,10 @@ from .references import REFERENCES
 from .sandbox import Sandbox
 
 ORACLES = ("delta_rule", "jax_reverse")
+MODES = ("full", "fast")  # fast: see verifier/fast.py
 MISBEHAVIOUR = ("exception", "timeout", "exited")  # not shrunk: each try can cost a timeout
 FLOAT_KINDS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+HEATMAP_MAX = 64  # cells per side of a failure's heatmap; larger tensors are max-pooled
 
 
 class _Failed(Exception):
@@ -113,12 +115,28 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
             failures.append(_row(
                 "mismatch", f"{v.failed} of {v.compared} entries of layer {v.layer} d{v.param} are wrong",
                 case, layer=v.layer, param=v.param, index=w.index, got=w.got, expected=w.expected,
-                abs_error=w.abs_error, rel_error=w.rel_error, tolerance=w.tolerance, worst=v.worst))
+                abs_error=w.abs_error, rel_error=w.rel_error, tolerance=w.tolerance, worst=v.worst,
+                heatmap=_heatmap(grads, oracle.grads, jd, v.layer, "Wb".index(v.param))))
     if loss is not None and not abs(loss - oracle.loss) <= jd.loss_tol:
         failures.append(_row("loss_mismatch", f"returned loss {loss!r}, the references give {oracle.loss!r}",
                              case, got=float(loss), expected=float(oracle.loss),
                              abs_error=abs(loss - oracle.loss), tolerance=jd.loss_tol))
     return failures, verdicts, dtype
+
+
+def _heatmap(grads, expected, jd, layer, p):
+    """Per-entry relative error of one tensor, max-pooled to at most 64x64: a report's picture."""
+    k = layer - 1
+    _, _, abs_error, nearest = entry_errors(grads[k][p], expected[k][p], jd.tol[k][p],
+                                            jd.centre[k][p], jd.radius[k][p])
+    rel = np.atleast_2d(relative(abs_error, nearest))
+    rel = np.where(np.isnan(rel), np.inf, rel)
+    r, c = (-(-n // HEATMAP_MAX) for n in rel.shape)
+    if r > 1 or c > 1:
+        pad = np.zeros((-(-rel.shape[0] // r) * r, -(-rel.shape[1] // c) * c))
+        pad[:rel.shape[0], :rel.shape[1]] = rel
+        rel = pad.reshape(pad.shape[0] // r, r, pad.shape[1] // c, c).max(axis=(1, 3))
+    return tuple(tuple(float(x) for x in row) for row in rel)
 
 
 def _learning_rate(oracle):
@@ -162,14 +180,24 @@ def _to_user(params, layout):
     return [(W.T.copy() if layout == "in_out" else W, b) for W, b in params]
 
 
-def check_case(sandbox, info, case):
+def _oracle(case, mode="full", seed=0):
+    """(oracle, judge) for a mode: full judges every entry against ORACLES; fast (verifier.fast)
+    judges each tensor along random directions seeded by `seed`, entries only where that fails."""
+    if mode == "fast":
+        from . import fast
+
+        return fast.FastOracle(case, seed), fast.judge_fast
+    return Oracle(case), judge_gradients
+
+
+def check_case(sandbox, info, case, mode="full", seed=0):
     """(failures, verdicts, dtype) of the implementation on one case."""
-    oracle = Oracle(case)
+    oracle, judge = _oracle(case, mode, seed)
     layout, spec = info.get("LAYOUT"), spec_dict(case.spec)
     outcome = sandbox.gradients(_to_user(case.params, layout), case.X, case.T, spec)
     if outcome.kind not in ("ok", "mutated_input"):
         return [_row(outcome.kind, outcome.detail, case)], [], None
-    failures, verdicts, dtype = judge_gradients(case, oracle, outcome.grads, outcome.loss, layout)
+    failures, verdicts, dtype = judge(case, oracle, outcome.grads, outcome.loss, layout)
     if outcome.kind == "mutated_input":
         failures.insert(0, _row("mutated_input", outcome.detail, case))
     if info.get("has_train_step") and not failures:
@@ -209,37 +237,51 @@ def strategy_for(info, *, sizes=None, activations=None, loss=None, batch=None, l
 
 
 def run_check(impl, *, examples=200, seed=0, sizes=None, activations=None, loss=None, batch=None,
-              layer_activations=None, case=None, timeout=10.0, progress=None, cases_dir=None, shrink=True):
-    """Check `impl` (a .py path or module name) and return a CheckResult."""
+              layer_activations=None, case=None, timeout=10.0, progress=None, cases_dir=None, shrink=True,
+              runner=None, mode="full"):
+    """Check `impl` (a .py path or module name) and return a CheckResult. `runner`, an object
+    with the Sandbox interface, replaces the isolated child (the API's in-process functions)."""
+    if mode not in MODES:
+        raise SpecError(f"mode {mode!r}: use one of {', '.join(MODES)}")
     start = time.perf_counter()
-    with Sandbox(impl, timeout=timeout) as sandbox:
+    with runner if runner is not None else Sandbox(impl, timeout=timeout) as sandbox:
         info = sandbox.describe()
         if case is not None:
-            failures, verdicts, dtype = check_case(sandbox, info, case)
+            failures, verdicts, dtype = check_case(sandbox, info, case, mode, seed)
             runs, minimal = [(case, failures, verdicts, dtype)], case
         else:
             strategy = strategy_for(info, sizes=sizes, activations=activations, loss=loss, batch=batch,
                                     layer_activations=layer_activations)
-            runs = _explore(sandbox, info, strategy, examples, seed, progress)
+            runs = _explore(sandbox, info, strategy, examples, seed, progress, mode)
             minimal = None
         failures = [f for r in runs for f in r[1]]
         if case is None and shrink:
-            failures, minimal = _shrink(sandbox, info, strategy, examples, seed, failures)
-        failures = _finish(sandbox, info, failures, minimal, impl, cases_dir, seed)
+            failures, minimal = _shrink(sandbox, info, strategy, examples, seed, failures, mode)
+        failures = _finish(sandbox, info, failures, minimal, impl, cases_dir, seed, mode)
     dtypes = sorted({r[3] for r in runs if r[3]}, key=lambda k: np.finfo(FLOAT_KINDS[k]).bits)
     return CheckResult(
         verdict="fail" if failures else "pass", seed=seed, examples=len(runs),
-        implementation=str(impl), references=ORACLES, failures=tuple(failures),
+        implementation=str(impl), references=_references(mode), failures=tuple(failures), mode=mode,
         dtype=dtypes[0] if dtypes else None, tensors=_per_tensor(runs),
         seconds=time.perf_counter() - start,
+        extra={**({"minimal_case": casefile.to_dict(minimal)} if minimal is not None else {}),
+               **({"directions_seed": seed} if mode == "fast" else {})},
     )
 
 
-def _explore(sandbox, info, strategy, examples, seed, progress):
+def _references(mode):
+    if mode == "fast":
+        from . import fast
+
+        return fast.REFERENCES
+    return ORACLES
+
+
+def _explore(sandbox, info, strategy, examples, seed, progress, mode="full"):
     runs = []
 
     def body(case):
-        runs.append((case, *check_case(sandbox, info, case)))
+        runs.append((case, *check_case(sandbox, info, case, mode, seed)))
         if progress:
             progress(len(runs), examples)
 
@@ -249,7 +291,7 @@ def _explore(sandbox, info, strategy, examples, seed, progress):
     return runs
 
 
-def _shrink(sandbox, info, strategy, examples, seed, failures):
+def _shrink(sandbox, info, strategy, examples, seed, failures, mode="full"):
     """Replace the first shrinkable failure's rows by those of the smallest case that fails
     the same way; misbehaviour rows (crash, hang, exit) keep the case they happened on."""
     target = next((f for f in failures if f.kind not in MISBEHAVIOUR), None)
@@ -257,7 +299,7 @@ def _shrink(sandbox, info, strategy, examples, seed, failures):
         return failures[:20], None
 
     def body(case):
-        fails = check_case(sandbox, info, case)[0]
+        fails = check_case(sandbox, info, case, mode, seed)[0]
         if any(f.kind == target.kind for f in fails):
             raise _Failed(case, fails)
 
@@ -270,7 +312,7 @@ def _shrink(sandbox, info, strategy, examples, seed, failures):
     return list(exc.failures) + rest, exc.case
 
 
-def _finish(sandbox, info, failures, minimal, impl, cases_dir, seed):
+def _finish(sandbox, info, failures, minimal, impl, cases_dir, seed, mode="full"):
     """Diagnose the minimal case's gradient failures, save it, and attach the replay command."""
     if minimal is None or not failures:
         return failures
@@ -280,7 +322,7 @@ def _finish(sandbox, info, failures, minimal, impl, cases_dir, seed):
         stem = os.path.splitext(os.path.basename(str(impl)))[0]
         path = casefile.save(minimal, os.path.join(cases_dir, f"{stem}-minimal.json"))
     replay = f"backprop-verify check {impl} --case {path}" if path else None
-    label = _diagnosis(sandbox, info, minimal)
+    label = _diagnosis(sandbox, info, minimal, mode, seed)
     out = []
     for f in failures:
         if f.case == casefile.summary(minimal):
@@ -291,7 +333,7 @@ def _finish(sandbox, info, failures, minimal, impl, cases_dir, seed):
     return out
 
 
-def _diagnosis(sandbox, info, case):
+def _diagnosis(sandbox, info, case, mode="full", seed=0):
     layout = info.get("LAYOUT")
     outcome = sandbox.gradients(_to_user(case.params, layout), case.X, case.T, spec_dict(case.spec))
     if outcome.kind not in ("ok", "mutated_input"):
@@ -300,7 +342,7 @@ def _diagnosis(sandbox, info, case):
     if isinstance(shaped, Failure):
         return None, None
     grads, dtype = shaped
-    oracle = Oracle(case)
+    oracle = _oracle(case, mode, seed)[0]
     jd = oracle.judgement(FLOAT_KINDS[dtype])
     jd32 = oracle.judgement(np.float32)
     return diagnose(case, grads, oracle.grads, jd.tol, dtype_tol32=jd32.tol, returned_dtype=dtype)

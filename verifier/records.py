@@ -86,6 +86,7 @@ class Failure:
     replay: str | None = None
     worst: tuple[EntryError, ...] = ()
     subject: str | None = None  # which reference, in a cross-check
+    heatmap: tuple[tuple[float, ...], ...] | None = None  # per-entry rel error of the tensor, <= 64x64
 
 
 @dataclass(frozen=True)

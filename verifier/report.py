@@ -33,11 +33,17 @@ def _clean(x):
 
 
 def to_json(result) -> dict:
-    """DESIGN section 6 for check, gate and crosscheck; `grad` results are dicts already."""
+    """DESIGN section 6 for check, gate and crosscheck; `grad` results are dicts already.
+
+    Rendering aids stay out: the heatmap matrices and the minimal case itself (its file is
+    named in each failure's case_file)."""
     if isinstance(result, dict):
         return _clean(result)
     d = _clean(result)
     d.pop("minimal_case", None)
+    d.get("extra", {}).pop("minimal_case", None)
+    for f in d["failures"]:
+        f.pop("heatmap", None)
     if isinstance(result, CrosscheckResult):
         for p in d["pairs"]:
             p["references"] = [p["a"], p["b"]]
@@ -48,10 +54,52 @@ def _g(x):
     return "" if x is None else (f"{x:.3g}" if isinstance(x, float) else str(x))
 
 
-def worst_table(entries, fmt="simple"):
-    rows = [[list(e.index), f"{e.got:.10g}", f"{e.expected:.10g}", _g(e.abs_error),
+# --- table rows: the data every format lays out its own way ------------------------------
+
+TENSOR_HEADERS = ["layer", "param", "entries", "max abs err", "max rel err", "excused (kinks)"]
+PAIR_HEADERS = ["pair", "entries compared", "max abs err", "max rel err", "excused (kinks)",
+                "disagreements"]
+
+
+GATE_HEADERS = ["layer", "param", "baseline max rel err", "max rel err", "ratio", "regressed"]
+
+
+def gate_table_data(result):
+    """(headers, rows) of a gate's per-tensor precision against its baseline, or None."""
+    gate = (getattr(result, "extra", None) or {}).get("gate") or {}
+    if not gate.get("tensors"):
+        return None
+    return GATE_HEADERS, [[t["layer"], t["param"], _g(t["baseline_max_rel"]), _g(t["max_rel"]),
+                           _g(t["ratio"]), "REGRESSED" if t["regressed"] else "no"] for t in gate["tensors"]]
+
+
+def worst_rows(entries):
+    return [[list(e.index), f"{e.got:.10g}", f"{e.expected:.10g}", _g(e.abs_error),
              _g(e.rel_error), _g(e.tolerance)] for e in entries]
-    return tabulate(rows, WORST_HEADERS, tablefmt=fmt, disable_numparse=True)
+
+
+def tensor_table_data(tensors):
+    """(headers, rows) of the per-tensor maxima; a "wrong" column only when some entry was."""
+    wrong = any(t.failed for t in tensors)
+    rows = [[t.layer, t.param, t.compared, _g(t.max_abs), _g(t.max_rel), t.excused]
+            + ([t.failed] if wrong else []) for t in tensors]
+    return (TENSOR_HEADERS + ["wrong"] if wrong else TENSOR_HEADERS), rows
+
+
+def pair_rows(pairs):
+    return [[f"{p.a} / {p.b}", p.compared, _g(p.max_abs), _g(p.max_rel), p.excused, p.disagreements]
+            for p in pairs]
+
+
+def table(rows, headers, fmt="simple"):
+    """The one call into tabulate; github tables get their pipes escaped."""
+    if fmt == "github":
+        rows = [[str(c).replace("|", "\\|") for c in r] for r in rows]
+    return tabulate(rows, headers, tablefmt=fmt, disable_numparse=True)
+
+
+def worst_table(entries, fmt="simple"):
+    return table(worst_rows(entries), WORST_HEADERS, fmt)
 
 
 def failure_headline(f, implementation=None):
@@ -85,31 +133,31 @@ def failure_block(f, implementation=None, fmt="simple"):
 def crosscheck_text(r: CrosscheckResult, fmt="simple") -> str:
     head = (f"crosscheck {r.verdict.upper()}: {len(r.references)} references, {r.examples} cases, "
             f"seed {r.seed}, {r.disagreements} disagreements ({r.seconds:.1f} s)")
-    rows = [[f"{p.a} / {p.b}", p.compared, _g(p.max_abs), _g(p.max_rel), p.excused, p.disagreements]
-            for p in r.pairs]
-    table = tabulate(rows, ["pair", "entries compared", "max abs err", "max rel err",
-                            "excused (kinks)", "disagreements"], tablefmt=fmt, disable_numparse=True)
-    parts = [head, "", table]
+    parts = [head, "", table(pair_rows(r.pairs), PAIR_HEADERS, fmt)]
     if r.failures:
         parts += ["", "References disagreeing is a harness error, not yours (exit 2):"]
         parts += [failure_block(f, fmt=fmt) for f in r.failures[:10]]
     return "\n".join(parts) + "\n"
 
 
-def grad_text(d: dict, fmt="simple") -> str:
+def grad_tables(d: dict):
+    """[(title, headers, rows)] of a `grad` result: the losses, then each tensor by reference."""
+    d = to_json(d)  # arrays to nested lists
     names = list(d["loss"])
-    parts = [tabulate([[n, repr(d["loss"][n])] for n in names], ["reference", "loss"], tablefmt=fmt,
-                      disable_numparse=True)]
+    out = [("loss", ["reference", "loss"], [[n, repr(d["loss"][n])] for n in names])]
     for l in range(len(d["grads"][names[0]])):
         for p in ("W", "b"):
-            rows = []
-            first = d["grads"][names[0]][l][p]
-            flat = _flat_index(first)
-            for idx in flat:
-                rows.append([list(idx)] + [f"{_at(d['grads'][n][l][p], idx):.10g}" for n in names])
-            parts += ["", f"layer {l + 1} d{p}", tabulate(rows, ["index"] + names, tablefmt=fmt,
-                                                           disable_numparse=True)]
-    return "\n".join(parts) + "\n"
+            rows = [[list(idx)] + [f"{_at(d['grads'][n][l][p], idx):.10g}" for n in names]
+                    for idx in _flat_index(d["grads"][names[0]][l][p])]
+            out.append((f"layer {l + 1} d{p}", ["index"] + names, rows))
+    return out
+
+
+def grad_text(d: dict, fmt="simple") -> str:
+    parts = []
+    for title, headers, rows in grad_tables(d):
+        parts += ["", title, table(rows, headers, fmt)]
+    return "\n".join(parts[1:]) + "\n"
 
 
 def _flat_index(nested, prefix=()):
@@ -143,9 +191,8 @@ def check_text(r: CheckResult, fmt="simple") -> str:
     for f in r.failures:
         parts += ["", failure_block(f, r.implementation, fmt)]
     if r.tensors and not r.failures:
-        rows = [[t.layer, t.param, t.compared, _g(t.max_abs), _g(t.max_rel), t.excused] for t in r.tensors]
-        parts += ["", tabulate(rows, ["layer", "param", "entries", "max abs err", "max rel err",
-                                      "excused (kinks)"], disable_numparse=True)]
+        headers, rows = tensor_table_data(r.tensors)
+        parts += ["", table(rows, headers, fmt)]
     return "\n".join(parts) + "\n"
 
 
@@ -153,7 +200,91 @@ def as_json(result) -> str:
     return json.dumps(to_json(result), indent=2) + "\n"
 
 
+# --- markdown: a CI job summary or a pull-request comment ---------------------------------
+
+
+def _code(x):
+    """An inline code span, widened when the text holds a backtick."""
+    x = str(x)
+    return f"`` {x} ``" if "`" in x else f"`{x}`"
+
+
+def _prose(text):
+    """A detail as markdown: one line stays prose (no stray HTML tags), several are a code block."""
+    text = "".join(c if c >= " " or c in "\n\t" else "\ufffd" for c in str(text).rstrip())
+    if "\n" in text:
+        return "```text\n" + text.replace("```", "'''") + "\n```"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown_failure(f):
+    where = f"layer {f.layer} {f.param}" if f.layer is not None else "the call"
+    who = f"{_code(f.subject)}: " if f.subject else ""
+    label = f", diagnosis {_code(f.diagnosis)}" if f.diagnosis else ""
+    parts = [f"### {who}{f.kind}: {where}{label}", "", _prose(f.detail)]
+    if f.case:
+        parts += ["", "C" + _case_line(f)[1:]]
+    if f.worst:
+        parts += ["", worst_table(f.worst, "github")]
+    links = ([f"Minimal case: {_code(f.case_file)}"] if f.case_file else []) + (
+        [f"Replay: {_code(f.replay)}"] if f.replay else [])
+    if links:
+        parts += ["", "  \n".join(links)]
+    return "\n".join(parts)
+
+
+def markdown(result) -> str:
+    if isinstance(result, dict):
+        parts = [f"## backprop-verify grad: {_code(result.get('case', 'case'))}"]
+        for title, headers, rows in grad_tables(result):
+            parts += ["", f"### {title}", "", table(rows, headers, "github")]
+        return "\n".join(parts) + "\n"
+    r = result
+    refs = ", ".join(r.references)
+    if isinstance(r, CrosscheckResult):
+        parts = [f"## backprop-verify crosscheck: **{r.verdict.upper()}**", "",
+                 f"{len(r.references)} references ({refs}), {r.examples} cases, seed {r.seed}, "
+                 f"{r.disagreements} disagreements, {r.seconds:.1f} s", "",
+                 table(pair_rows(r.pairs), PAIR_HEADERS, "github")]
+        if r.failures:
+            parts += ["", "References disagreeing is a harness error, not the checked code's (exit 2)."]
+        failures = r.failures[:10]
+    else:
+        command = "gate" if r.extra.get("gate") else "check"
+        parts = [f"## backprop-verify {command}: **{r.verdict.upper()}** {_code(r.implementation)}", "",
+                 f"{r.examples} cases, seed {r.seed}, dtype {r.dtype or 'n/a'}, references {refs}, "
+                 f"{len(r.failures)} failure(s), {r.seconds:.1f} s"]
+        note = (r.extra.get("gate") or {}).get("note")
+        parts += ["", note] if note else []
+        failures = r.failures
+    parts += [x for f in failures for x in ("", markdown_failure(f))]
+    if getattr(r, "tensors", None):
+        headers, rows = tensor_table_data(r.tensors)
+        parts += ["", "### Largest errors per tensor, over every case", "", table(rows, headers, "github")]
+    gate = gate_table_data(r)
+    if gate:
+        g = r.extra["gate"]
+        parts += ["", f"### Precision against the baseline {_code(g['baseline'])} (allowed growth "
+                  f"{g['factor']:g}x)", "", table(gate[1], gate[0], "github")]
+    return "\n".join(parts) + "\n"
+
+
+def junit(result) -> str:
+    from .report_junit import render
+
+    return render(result)
+
+
+def html(result) -> str:
+    from .report_html import render
+
+    return render(result)
+
+
 RENDERERS = {
     "text": text,
+    "markdown": markdown,
     "json": as_json,
+    "junit": junit,
+    "html": html,
 }

@@ -1,0 +1,180 @@
+"""`check --mode fast`: every parameter tensor checked along a few random directions; entries
+only for the tensors that fail there.
+
+For a tensor P (W[l] or b[l]) and a unit direction v of P's shape, the user's gradient g is
+right along v when
+
+    |<g, v> - D_v J| <= sum_k |v_k| tol_k,      D_v J = Im J(params + iH v) / H
+
+D_v J is the complex-step directional derivative: one complex forward of the numpy model per
+direction, no backward pass, no derivative formula. tol_k is the error model's per-entry
+tolerance (the user's dtype plus the reference's own float64 rounding, as in full mode), so
+the bound holds whenever every entry is within its own tolerance. Directions are Gaussian,
+normalised, drawn from (directions_seed, layer, param): the same seed gives the same
+directions, and two wrong entries cannot cancel except on a set of directions of measure zero.
+
+What a direction can see. A lone wrong entry k is seen when its error exceeds about
+sum|v| tol / |v_k|, i.e. about n times an entry's tolerance for a tensor of n entries (the
+price of judging n entries with one number); for a float64 result that is still ~1e-9 of the
+gradient's scale at n = 10^5, far below any real bug. Full mode judges each entry by itself.
+
+Kinks: entries the error model gives a kink interval (radius > 0) are left out of the
+directions and judged entry by entry against their interval, as in full mode.
+
+A tensor that fails along some direction is then judged entry by entry against the delta
+rule, exactly as full mode judges it (tolerance, kink intervals, worst entries, heatmap); the
+delta rule itself is cross-checked against the complex step along the same directions, and a
+disagreement there is a harness error (ReferenceDisagreement), never the user's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference_impls import complex_step, delta_rule, model
+
+from . import error_model
+from .check import FLOAT_KINDS, Oracle, _heatmap, _row, _structure
+from .compare import entry_errors, tensor_verdict
+from .errors import ReferenceDisagreement
+from .records import Failure, TensorVerdict
+
+__all__ = ["DIRECTIONS", "REFERENCES", "FastOracle", "judge_fast"]
+
+DIRECTIONS = 3  # random directions per tensor
+REFERENCES = ("complex_step_directional", "delta_rule")
+H = complex_step.H
+
+
+class FastOracle(Oracle):
+    """The delta rule's gradients, cross-checked with the complex step along random directions
+    of every tensor (not entry by entry); `judgement(dtype)` is full mode's."""
+
+    def __init__(self, case, directions_seed=0, directions=DIRECTIONS):
+        self.case, self.jd64 = case, error_model.judgement(case)
+        J, self.grads = delta_rule.gradients(list(case.params), case.X, case.T, case.spec)
+        self.loss, self.directions_seed = float(J), directions_seed
+        self.v, self.kink = _directions(case, self.jd64.radius, directions_seed, directions)
+        self.derivs = _directional_derivatives(case, self.v)
+        tol = [(2 * w, 2 * b) for w, b in self.jd64.tol]
+        for (l, name), got, want, t in _along(self.grads, self.v, self.derivs, tol):
+            if not np.all(np.abs(got - want) <= t):
+                raise ReferenceDisagreement(
+                    f"references delta_rule and complex_step disagree along a random direction of "
+                    f"layer {l} {name} on sizes {list(case.spec.sizes)} (directions seed "
+                    f"{directions_seed}): a harness bug, please report it")
+
+
+def _directions(case, radius, seed, count):
+    """Per tensor, `count` unit Gaussian directions over its non-kink entries (stacked on a
+    leading axis), and the tensor's kink mask."""
+    v, kink = [], []
+    for l, ((W, b), (rW, rb)) in enumerate(zip(case.params, radius), start=1):
+        pair_v, pair_k = [], []
+        for p, (P, r) in enumerate(((W, rW), (b, rb))):
+            mask = np.asarray(r) > 0
+            rng = np.random.default_rng([int(seed) % 2**63, l, p])
+            d = rng.standard_normal((count, *P.shape)) * ~mask
+            norm = np.sqrt(np.sum(d**2, axis=tuple(range(1, d.ndim)), keepdims=True))
+            pair_v.append(np.divide(d, norm, out=np.zeros_like(d), where=norm > 0))
+            pair_k.append(mask)
+        v.append(tuple(pair_v))
+        kink.append(tuple(pair_k))
+    return v, kink
+
+
+def _directional_derivatives(case, v):
+    """D_v J = Im J(params + iH v) / H for every direction of every tensor: the complex forward
+    from the perturbed layer on (the layers before it are the clean real forward), all the
+    directions of a tensor stacked on a leading axis. Z[l] = A[l-1] (W + iH V)^T + b is formed as
+    Z[l] + iH A[l-1] V^T: the same numbers, as H is a power of two."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        Z, A = model.forward(list(case.params), case.X, case.spec)
+        out = []
+        for l, (VW, Vb) in enumerate(v, start=1):
+            ZW = Z[l] + 1j * H * (A[l - 1] @ np.swapaxes(VW, 1, 2))
+            Zb = Z[l] + 1j * H * Vb[:, None, :]
+            out.append((_tail(case, l, ZW), _tail(case, l, Zb)))
+        return out
+
+
+def _tail(case, l, Zc):
+    """Im J / H for each member of a stack Zc (K, B, n_l) of complex pre-activations of layer l."""
+    spec = case.spec
+    for m in range(l, len(case.params) + 1):
+        Ac = model.ACTIVATIONS[spec.activations[m - 1]].h(Zc)
+        if m < len(case.params):
+            W, b = case.params[m]
+            Zc = Ac @ W.T + b
+    return np.array([np.imag(model.loss_from_output(z, a, case.T, spec)) / H for z, a in zip(Zc, Ac)])
+
+
+def _along(grads, v, derivs, tol):
+    """Per tensor: ((layer, name), <g, v_k> for each k, D_{v_k} J, sum |v_k| tol)."""
+    for l, (g, vs, ds, ts) in enumerate(zip(grads, v, derivs, tol), start=1):
+        for p, name in enumerate("Wb"):
+            gp = np.asarray(g[p], dtype=np.float64)
+            flat = vs[p].reshape(len(vs[p]), -1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                got = flat @ np.where(flat.any(axis=0), gp.ravel(), 0.0)  # 0 * nan outside v
+            yield (l, name), got, ds[p], np.abs(flat) @ np.ravel(ts[p])
+
+
+def judge_fast(case, oracle, grads, loss, layout=None):
+    """(failures, tensor verdicts, dtype) like check.judge_gradients, by directions first."""
+    shaped = _structure(case, grads, layout)
+    if isinstance(shaped, Failure):
+        return [shaped], [], None
+    grads, dtype = shaped
+    jd = oracle.judgement(FLOAT_KINDS[dtype])
+    failures, verdicts = [], []
+    for (l, name), got, want, tol in _along(grads, oracle.v, oracle.derivs, jd.tol):
+        k, p = l - 1, "Wb".index(name)
+        g = np.asarray(grads[k][p], dtype=np.float64)
+        kink = oracle.kink[k][p]
+        with np.errstate(invalid="ignore"):
+            off = ~(np.abs(got - want) <= tol)
+        fail_kink = entry_errors(g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p],
+                                 jd.radius[k][p])[0] & kink
+        if not off.any() and not fail_kink.any() and np.all(np.isfinite(g)):
+            verdicts.append(_directional_verdict(l, name, got, want, int(kink.sum())))
+            continue
+        verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p],
+                                 jd.radius[k][p])
+        verdicts.append(verdict)
+        failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
+    if loss is not None and not abs(loss - oracle.loss) <= jd.loss_tol:
+        failures.append(_row("loss_mismatch", f"returned loss {loss!r}, the references give {oracle.loss!r}",
+                             case, got=float(loss), expected=float(oracle.loss),
+                             abs_error=abs(loss - oracle.loss), tolerance=jd.loss_tol))
+    return failures, verdicts, dtype
+
+
+def _directional_verdict(layer, name, got, want, kinks):
+    """A passing tensor's verdict: `compared` counts directions and kink entries, the errors are
+    those of the directional derivatives."""
+    err = np.abs(got - want)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(err == 0, 0.0, err / np.abs(want))
+    return TensorVerdict(layer, name, compared=len(got) + kinks, excused=kinks, failed=0,
+                         max_abs=float(np.max(err, initial=0.0)),
+                         max_rel=float(np.max(rel[np.isfinite(rel)], initial=0.0)), worst=())
+
+
+def _entry_rows(case, oracle, grads, jd, v, g, off):
+    """Failure rows of a tensor that failed along a direction (or at a kink), entry by entry."""
+    l, name, p = v.layer, v.param, "Wb".index(v.param)
+    expected = oracle.grads[l - 1][p]
+    bad = ~np.isfinite(g) & np.isfinite(expected)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        return [_row("nonfinite", f"layer {l} d{name} holds {g[idx]} where {expected[idx]:.6g} is right",
+                     case, layer=l, param=name, index=idx, got=float(g[idx]), expected=float(expected[idx]))]
+    if not v.failed:  # every entry within its own tolerance: the entries decide, as in full mode
+        return []
+    w = v.worst[0]
+    seen = f"; seen along {int(off.sum())} of {len(off)} random directions" if off.any() else ""
+    return [_row("mismatch", f"{v.failed} of {v.compared} entries of layer {l} d{name} are wrong{seen}",
+                 case, layer=l, param=name, index=w.index, got=w.got, expected=w.expected,
+                 abs_error=w.abs_error, rel_error=w.rel_error, tolerance=w.tolerance, worst=v.worst,
+                 heatmap=_heatmap(grads, oracle.grads, jd, l, p))]

@@ -1,0 +1,56 @@
+"""pytest plugin (entry point `pytest11`): check a backprop implementation from a test.
+
+    pytest --backprop-impl my_backprop.py [--backprop-examples 50]
+
+    def test_backprop(backprop_check):
+        backprop_check()                                   # the --backprop-impl implementation
+        backprop_check("other.py", sizes=(4, 8, 3))        # or any other, with check's options
+
+`backprop_check(impl=None, **options)` runs `verifier.check` and fails the test with the short
+text report when the implementation is wrong; it returns the CheckResult when it passes.
+Works under pytest-xdist: every call starts its own isolated child, Hypothesis keeps no
+example database, and minimal failing cases go to the test's own tmp_path.
+
+This module is imported by every pytest run where the package is installed, so it imports
+nothing heavy until a check runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("backprop-verifier")
+    group.addoption("--backprop-impl", metavar="PATH", default=None,
+                    help="the backprop implementation (a .py file or module) the backprop_check fixture checks")
+    group.addoption("--backprop-examples", metavar="N", type=int, default=None,
+                    help="generated cases per backprop_check call (default: verifier.check's)")
+
+
+@pytest.fixture
+def backprop_check(request):
+    """A callable `(impl=None, **options) -> CheckResult` that fails the test on a wrong gradient."""
+    default_impl = request.config.getoption("backprop_impl")
+    default_examples = request.config.getoption("backprop_examples")
+
+    def run(impl=None, **options):
+        from . import api, report
+        from .errors import VerifierError
+
+        impl = impl if impl is not None else default_impl
+        if impl is None:
+            pytest.fail("backprop_check: no implementation; pass --backprop-impl PATH to pytest, "
+                        "or call backprop_check(impl)", pytrace=False)
+        if default_examples is not None:
+            options.setdefault("examples", default_examples)
+        options.setdefault("cases_dir", str(request.getfixturevalue("tmp_path") / "backprop-verify"))
+        try:
+            result = api.check(impl, **options)
+        except VerifierError as exc:
+            pytest.fail(f"backprop-verifier could not check {impl}: {exc}", pytrace=False)
+        if result.verdict != "pass":
+            pytest.fail(report.text(result), pytrace=False)
+        return result
+
+    return run
