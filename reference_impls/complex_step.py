@@ -1,0 +1,140 @@
+"""The complex-step derivative dJ/dw = Im J(w + ih) / h, structure-aware and vectorised.
+
+With h = 2^-100 no two values of J are subtracted, so there is no cancellation: the result is
+as accurate as the forward values it is built from, wherever J is analytic (a saturated softmax
+still costs what it costs every method: ~1e-11 relative on gradients far below |J|). The
+model's functions branch on the real part, so at a relu or leaky_relu pre-activation exactly
+at 0 the complex step silently takes the z <= 0 side (derivative 0, resp. 0.01, the delta
+rule's convention); such entries are flagged.
+
+Structure: perturbing W[l][j, i] by ih adds ih A[l-1][:, i] to Z[l][:, j] only (a bias adds
+ih). In float64 arithmetic, with h this small, the complex forward from there on is
+
+    real part      = the clean forward (the O(h^2) corrections are below eps)
+    imaginary part = h times a tangent that every layer maps linearly:
+        Z -> A:   t_A = s * t_Z,   s = Im h_l(Z + ih) / h, the complex step of the activation
+        A -> Z:   t_Z = t_A @ W.T
+        Z[L] -> J:  Im J / h = sum(t_Z[L] * G),  G[n, k] = Im J(Z[L] + ih e_nk) / h
+
+So the clean forward runs once; the slopes s are complex steps of the model's activations at
+the clean pre-activations, G is the complex step of model.loss_from_output in each output
+entry (softmax and the losses evaluated on complex input, one call per entry); and a stack of
+tangents, one per entry of a chunk, is carried from layer l to the output by batched matrix
+products. No derivative formula of the model is used. Branches are decided on the clean
+pre-activations, so an exact zero of the clean forward is seen as exactly zero. Carrying the
+imaginary part as a real tangent is what makes this fast: numpy's complex exp and tanh cost
+30 to 50 times a real multiply per element of the stack.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import model
+
+__all__ = ["CSResult", "gradients", "gradients_with_flags"]
+
+H = 2.0**-100  # a power of two: Im/H is exact, and H^2 vanishes against any O(1) value
+CHUNK_BYTES = 8 * 2**20  # one stack array; measured fastest (temporaries stay in the heap)
+
+
+class CSResult(NamedTuple):
+    """Loss, gradients and kink flags ([(W-shaped bool, b-shaped bool), ...]): True where a
+    relu/leaky_relu pre-activation that the entry moves is exactly 0."""
+
+    loss: float
+    grads: list
+    kink: list
+
+
+class _Net(NamedTuple):
+    """The clean forward and its complex steps, 1-based: Z[l], slope[l], zero[l]."""
+
+    params: list
+    Z: list
+    A: list
+    slope: list  # Im h_l(Z[l] + iH) / H for hidden layers
+    zero: list  # Z[l] == 0 for kinked layers with an exact zero, else None
+    G: np.ndarray  # Im J(Z[L] + iH e_nk) / H
+
+
+def gradients(params, X, T, spec):
+    """(J, [(dJ/dW1, dJ/db1), ...]) by the complex step."""
+    result = gradients_with_flags(params, X, T, spec)
+    return result.loss, result.grads
+
+
+def gradients_with_flags(params, X, T, spec) -> CSResult:
+    """Complex-step gradients and kink flags (see the module docstring)."""
+    if "softmax" in spec.activations[:-1]:
+        raise ValueError("softmax is an output-layer activation only")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        Z, A = model.forward(params, X, spec)
+        J = float(model.loss_from_output(Z[-1], A[-1], T, spec))
+        L, acts = len(params), [None] + [model.ACTIVATIONS[a] for a in spec.activations]
+        slope = [None] + [np.imag(acts[l].h(Z[l] + 1j * H)) / H for l in range(1, L)]
+        zero = [None] + [Z[l] == 0 if acts[l].kink and np.any(Z[l] == 0) else None
+                         for l in range(1, L + 1)]
+        net = _Net(list(params), Z, A, slope, zero, _output_gradient(Z[L], T, spec))
+        grads, kinks = [], []
+        for l in range(1, L + 1):
+            g, k = _layer(net, l)
+            grads.append(g)
+            kinks.append(k)
+        return CSResult(J, grads, kinks)
+
+
+def _output_gradient(ZL, T, spec):
+    """G = dJ/dZ[L]: one complex step of model.loss_from_output per output entry."""
+    h_out = model.ACTIVATIONS[spec.activations[-1]].h
+    Zc, G = ZL.astype(complex), np.empty_like(ZL)
+    for n, k in np.ndindex(ZL.shape):
+        Zc[n, k] += 1j * H
+        G[n, k] = np.imag(model.loss_from_output(Zc, h_out(Zc), T, spec)) / H
+        Zc[n, k] = ZL[n, k]
+    return G
+
+
+def _layer(net, l):
+    """((dW, db), (kink_W, kink_b)) for layer l; entries are W row-major, then b."""
+    W, _ = net.params[l - 1]
+    n_out, n_in = W.shape
+    j = np.concatenate([np.repeat(np.arange(n_out), n_in), np.arange(n_out)])
+    i = np.concatenate([np.tile(np.arange(n_in), n_out), np.full(n_out, n_in)])
+    B = len(net.A[0])
+    inputs = np.concatenate([net.A[l - 1], np.ones((B, 1))], axis=1).T
+    value, kink = np.empty(len(j)), np.empty(len(j), bool)
+    width = max(Wm.shape[0] for Wm, _ in net.params[l - 1 :])
+    size = max(1, CHUNK_BYTES // (8 * B * width))
+    for s in range(0, len(j), size):
+        sl = slice(s, s + size)
+        value[sl], kink[sl] = _entries(net, l, j[sl], inputs[i[sl]])
+    split = n_out * n_in
+    return tuple((x[:split].reshape(W.shape), x[split:]) for x in (value, kink))
+
+
+def _entries(net, l, j, a):
+    """Im J / H, and the kink flag, of the entries whose step adds iH a (a: (E, B)) to
+    Z[l][:, j]: the tangent t = Im / H is carried forward, Z[l] and the output contracted."""
+    L, E = len(net.params), len(j)
+    kink = _touches(net.zero[l][:, j].T, a) if net.zero[l] is not None else np.zeros(E, bool)
+    if l == L:
+        return np.sum(a * net.G[:, j].T, axis=1), kink
+    t = net.slope[l][:, j].T * a
+    tZ = t[:, :, None] * net.params[l][0][:, j].T[:, None, :]
+    for m in range(l + 1, L):
+        if net.zero[m] is not None:
+            kink |= _touches(net.zero[m], tZ)
+        W = net.params[m][0]
+        tZ *= net.slope[m]
+        tZ = (tZ.reshape(-1, W.shape[1]) @ W.T).reshape(E, -1, W.shape[0])
+    if net.zero[L] is not None:
+        kink |= _touches(net.zero[L], tZ)
+    return tZ.reshape(E, -1) @ net.G.ravel(), kink
+
+
+def _touches(zero, tZ):
+    """Per stack member: a pre-activation exactly at 0 that the tangent moves."""
+    return (zero & (tZ != 0)).reshape(len(tZ), -1).any(axis=1)

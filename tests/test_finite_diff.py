@@ -1,0 +1,307 @@
+"""Finite differences: the worked example, the delta rule within the error estimate, a plain
+per-entry loop, and kink flags checked against a plain per-entry forward."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+from reference_impls import delta_rule, finite_diff, model
+
+HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")
+LOSSES = ("sse", "half_sse", "mse", "bce", "softmax_ce")
+
+
+class Spec(NamedTuple):
+    sizes: tuple
+    activations: tuple
+    loss: str
+
+
+def random_case(rng):
+    """A network of depth 1..5, widths 1..9, batch 1..9, with a valid output/loss pair."""
+    loss = str(rng.choice(LOSSES))
+    depth = int(rng.integers(1, 6))
+    sizes = tuple(int(n) for n in rng.integers(1, 10, size=depth + 1))
+    acts = [str(rng.choice(HIDDEN)) for _ in range(depth)]
+    if loss == "bce":
+        acts[-1] = "sigmoid"
+    elif loss == "softmax_ce" or rng.random() < 0.2:
+        acts[-1] = "softmax"
+    gain = rng.choice([0.5, 1.0, 2.0, 3.0])
+    params = [(rng.normal(size=(m, n)) * gain / np.sqrt(n), 0.5 * rng.normal(size=m))
+              for n, m in zip(sizes, sizes[1:])]
+    B = int(rng.integers(1, 10))
+    X = rng.normal(size=(B, sizes[0]))
+    if loss == "bce":
+        T = rng.random((B, sizes[-1]))
+    elif loss == "softmax_ce":
+        T = rng.random((B, sizes[-1]))
+        T /= T.sum(axis=1, keepdims=True)
+    else:
+        T = rng.normal(size=(B, sizes[-1]))
+    return params, X, T, Spec(sizes, tuple(acts), loss)
+
+
+def entries(params):
+    """(layer, which, index) for every entry, which 0 = W, 1 = b."""
+    for l, pair in enumerate(params):
+        for which, P in enumerate(pair):
+            for idx in np.ndindex(P.shape):
+                yield l, which, idx
+
+
+def perturbed(params, l, which, idx, delta):
+    out = [[W.copy(), b.copy()] for W, b in params]
+    out[l][which][idx] += delta
+    return out
+
+
+def step(w):
+    """The documented step: cbrt(eps) max(|w|, 1) rounded to a power of two."""
+    return 2.0 ** np.round(np.log2(np.cbrt(np.finfo(float).eps) * max(abs(w), 1.0)))
+
+
+WORKED = (
+    [(np.ones((2, 2)), np.zeros(2)), (np.ones((1, 2)), np.zeros(1))],
+    np.array([[-2.0, -1.0]]),
+    np.array([[1.0]]),
+    Spec((2, 2, 1), ("sigmoid", "sigmoid"), "mse"),
+)
+
+
+def test_worked_example():
+    result = finite_diff.gradients_with_error(*WORKED)
+    assert result.grads[0][0][0, 0] == pytest.approx(0.0214695, abs=1e-7)
+    assert result.errors[0][0][0, 0] < 1e-9
+    J, grads = delta_rule.gradients(*WORKED)
+    assert result.loss == J
+    assert abs(result.grads[0][0][0, 0] - grads[0][0][0, 0]) <= result.errors[0][0][0, 0]
+    assert finite_diff.gradients(*WORKED)[1][0][0][0, 0] == result.grads[0][0][0, 0]
+
+
+@pytest.mark.parametrize("out,loss", [(o, l) for o in HIDDEN + ("softmax",) for l in LOSSES[:3]]
+                         + [("sigmoid", "bce"), ("softmax", "softmax_ce"), ("softmax", "bce"),
+                            ("sigmoid", "softmax_ce")])
+def test_batched_loss_is_the_model_loss(out, loss):
+    """The stacked loss reduction reproduces model.loss_from_output member by member."""
+    rng = np.random.default_rng(3)
+    T = rng.random((4, 3)) if loss in ("bce", "softmax_ce") else rng.normal(size=(4, 3))
+    spec = Spec((2, 3), (out,), loss)
+    ZL = 3 * rng.normal(size=(5, 4, 3))
+    YL = model.ACTIVATIONS[out].h(ZL)
+    got = finite_diff._sample_losses(ZL, YL, T, spec).sum(axis=-1)
+    with np.errstate(all="ignore"):
+        want = [model.loss_from_output(z, y, T, spec) for z, y in zip(ZL, YL)]
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_agrees_with_delta_rule_within_its_error():
+    rng = np.random.default_rng(20240611)
+    seen, ratio, rel = set(), [], []
+    for _ in range(1000):
+        params, X, T, spec = random_case(rng)
+        seen.update(spec.activations + (spec.loss, len(params)))
+        result = finite_diff.gradients_with_error(params, X, T, spec)
+        J, exact = delta_rule.gradients(params, X, T, spec)
+        assert result.loss == pytest.approx(J, rel=1e-14)
+        for got, err, want in zip(result.grads, result.errors, exact):
+            for g, e, w in zip(got, err, want):
+                assert np.all(np.abs(g - w) <= e), (spec, np.max(np.abs(g - w) / e))
+                ratio.extend(np.abs(g - w)[e > 0] / e[e > 0])
+                if np.max(np.abs(w)) > 0:
+                    rel.extend((e / np.max(np.abs(w))).ravel())
+    assert seen >= set(HIDDEN + LOSSES + ("softmax", 1, 2, 3, 4, 5))
+    assert np.median(rel) < 1e-6  # the estimate is a bound, not a shrug
+    assert np.max(ratio) < 1  # restated, for the record of how tight it is
+
+
+def plain_fd(params, X, T, spec):
+    """Per entry: perturb W, call model.loss, Richardson on steps h and h/2."""
+    out = [[np.empty(W.shape), np.empty(b.shape)] for W, b in params]
+    for l, which, idx in entries(params):
+        h = step(params[l][which][idx])
+        J = [model.loss(perturbed(params, l, which, idx, s * h), X, T, spec)
+             for s in (1, -1, 0.5, -0.5)]
+        D1, D2 = (J[0] - J[1]) / (2 * h), (J[2] - J[3]) / h
+        out[l][which][idx] = (4 * D2 - D1) / 3
+    return out
+
+
+def test_structure_aware_equals_plain_loop():
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        params, X, T, spec = random_case(rng)
+        result = finite_diff.gradients_with_error(params, X, T, spec)
+        for got, err, want in zip(result.grads, result.errors, plain_fd(params, X, T, spec)):
+            for g, e, w in zip(got, err, want):
+                assert np.all(np.abs(g - w) <= e), spec
+
+
+# --- kinks ------------------------------------------------------------------------------
+
+# Z[1][0, 1] = 0 (W1 row 1 is blind to sample 0 but for input 2, which it weights 0) and
+# Z[2][:, 0] = A1[:, 0] - A1[:, 2] = 0 (W1 rows 0 and 2 are equal); every value is an integer.
+KINKED = (
+    [(np.array([[1.0, 1, 1], [1, -1, 0], [1, 1, 1], [2, 0, 1]]), np.zeros(4)),
+     (np.array([[1.0, 0, -1, 0], [1, 1, 1, 1]]), np.zeros(2)),
+     (np.array([[1.0, 1]]), np.zeros(1))],
+    np.array([[0.0, 0, 1], [1, 2, 0]]),
+    np.array([[1.0], [2.0]]),
+    Spec((3, 4, 2, 1), ("relu", "relu", "identity"), "half_sse"),
+)
+
+KINKED_FLAGS = [  # the entries that move a pre-activation sitting at 0
+    (np.array([[1, 1, 1], [0, 0, 1], [1, 1, 1], [0, 0, 0]], bool), np.array([1, 1, 1, 0], bool)),
+    (np.array([[1, 0, 1, 1], [0, 0, 0, 0]], bool), np.array([1, 0], bool)),
+    (np.zeros((1, 2), bool), np.zeros(1, bool)),
+]
+
+
+def kink_oracle(params, X, spec):
+    """Per entry, by full forwards: does a kinked pre-activation change side, or leave an
+    exact 0, at w +- h/256 or w +- h/512 (exact in these integer networks)."""
+    kinked = [model.ACTIVATIONS[a].kink is not None for a in spec.activations]
+    Z0, _ = model.forward(params, X, spec)
+    flags = [[np.zeros(W.shape, bool), np.zeros(b.shape, bool)] for W, b in params]
+    for l, which, idx in entries(params):
+        h = step(params[l][which][idx]) / 256
+        for s in (1, -1, 0.5, -0.5):
+            Z, _ = model.forward(perturbed(params, l, which, idx, s * h), X, spec)
+            for z, z0, k in zip(Z[1:], Z0[1:], kinked):
+                if k and np.any(((z > 0) != (z0 > 0)) | ((z0 == 0) & (z != 0))):
+                    flags[l][which][idx] = True
+    return flags
+
+
+def integer_case(rng):
+    """A relu/leaky_relu network with small integer weights, inputs and biases, many of them 0,
+    so that many pre-activations are exactly 0 and all arithmetic is exact."""
+    depth = int(rng.integers(1, 5))
+    sizes = tuple(int(n) for n in rng.integers(1, 6, size=depth + 1))
+    acts = tuple(str(rng.choice(["relu", "leaky_relu"])) for _ in range(depth - 1))
+    acts += (str(rng.choice(["identity", "relu", "leaky_relu"])),)
+    params = [(rng.integers(-2, 3, size=(m, n)).astype(float),
+               rng.integers(-1, 2, size=m).astype(float)) for n, m in zip(sizes, sizes[1:])]
+    B = int(rng.integers(1, 5))
+    X = rng.integers(-1, 3, size=(B, sizes[0])).astype(float)
+    T = rng.integers(-2, 3, size=(B, sizes[-1])).astype(float)
+    return params, X, T, Spec(sizes, acts, str(rng.choice(["sse", "half_sse", "mse"])))
+
+
+def assert_flags(got, want):
+    for (gw, gb), (ww, wb) in zip(got, want):
+        np.testing.assert_array_equal(gw, ww)
+        np.testing.assert_array_equal(gb, wb)
+
+
+def test_kink_flags_on_the_constructed_network():
+    result = finite_diff.gradients_with_error(*KINKED)
+    assert_flags(result.straddled, KINKED_FLAGS)
+    assert_flags(kink_oracle(KINKED[0], KINKED[1], KINKED[3]), KINKED_FLAGS)
+
+
+def test_kink_entries_cover_both_one_sided_differences():
+    params, X, T, spec = KINKED
+    result = finite_diff.gradients_with_error(*KINKED)
+    _, exact = delta_rule.gradients(*KINKED)  # the z <= 0 side at every kink
+    for l, which, idx in entries(params):
+        v, e = result.grads[l][which][idx], result.errors[l][which][idx]
+        assert abs(v - exact[l][which][idx]) <= e
+        if result.straddled[l][which][idx]:
+            for d in one_sided(params, X, T, spec, l, which, idx):
+                assert v - e <= d <= v + e
+            assert e > 0.1  # the two sides really differ here
+        else:
+            assert e < 1e-6
+
+
+def one_sided(params, X, T, spec, l, which, idx, h=2.0**-30):
+    J0 = model.loss(params, X, T, spec)
+    return [s * (model.loss(perturbed(params, l, which, idx, s * h), X, T, spec) - J0) / h
+            for s in (1, -1)]
+
+
+def test_kink_flags_match_a_plain_forward():
+    """Flags equal the plain forward's; flagged entries cover both one-sided differences,
+    the others match the delta rule."""
+    rng = np.random.default_rng(11)
+    flagged = 0
+    for _ in range(150):
+        params, X, T, spec = integer_case(rng)
+        result = finite_diff.gradients_with_error(params, X, T, spec)
+        assert_flags(result.straddled, kink_oracle(params, X, spec))
+        _, exact = delta_rule.gradients(params, X, T, spec)
+        for l, which, idx in entries(params):
+            v, e = result.grads[l][which][idx], result.errors[l][which][idx]
+            if result.straddled[l][which][idx]:
+                flagged += 1
+                for d in one_sided(params, X, T, spec, l, which, idx):
+                    assert v - e <= d <= v + e
+            else:
+                assert abs(v - exact[l][which][idx]) <= e
+    assert flagged > 50
+
+
+def test_kinks_in_two_samples_cover_the_backprop_convention():
+    """J = (relu(w) - 1)^2 + (relu(-w) + 1)^2 at w = 0: both one-sided derivatives are -2,
+    backprop's h'(0) = 0 gives 0; the per-sample interval [-4, 0] holds all three."""
+    params = [(np.zeros((1, 1)), np.zeros(1))]
+    X, T = np.array([[1.0], [-1.0]]), np.array([[1.0], [-1.0]])
+    spec = Spec((1, 1), ("relu",), "sse")
+    result = finite_diff.gradients_with_error(params, X, T, spec)
+    v, e = result.grads[0][0][0, 0], result.errors[0][0][0, 0]
+    assert result.straddled[0][0][0, 0]
+    assert v == pytest.approx(-2) and e == pytest.approx(2)
+    assert delta_rule.gradients(params, X, T, spec)[1][0][0][0, 0] == 0
+
+
+def test_a_kink_near_but_not_at_w_is_resolved_by_a_smaller_step():
+    """Z[1] = 2e-6: the first step (2^-17 ~ 7.6e-6) crosses 0, h/16 does not."""
+    params = [(np.array([[2e-6]]), np.zeros(1)), (np.array([[3.0]]), np.zeros(1))]
+    X, T = np.array([[1.0]]), np.array([[1.0]])
+    spec = Spec((1, 1, 1), ("relu", "identity"), "sse")
+    result = finite_diff.gradients_with_error(params, X, T, spec)
+    _, exact = delta_rule.gradients(params, X, T, spec)
+    assert not any(w.any() or b.any() for w, b in result.straddled)
+    for got, err, want in zip(result.grads, result.errors, exact):
+        for g, e, w in zip(got, err, want):
+            assert np.all(np.abs(g - w) <= e) and np.all(e < 1e-7)
+
+
+def test_inputs_are_not_mutated():
+    params, X, T, spec = random_case(np.random.default_rng(5))
+    copies = [(W.copy(), b.copy()) for W, b in params], X.copy(), T.copy()
+    for W, b in params:
+        W.flags.writeable = b.flags.writeable = False
+    X.flags.writeable = T.flags.writeable = False
+    finite_diff.gradients(params, X, T, spec)
+    for (W, b), (W0, b0) in zip(params, copies[0]):
+        assert np.array_equal(W, W0) and np.array_equal(b, b0)
+
+
+def test_chunking_changes_nothing(monkeypatch):
+    """One entry per chunk against everything in one chunk."""
+    rng = np.random.default_rng(13)
+    cases = [random_case(rng) for _ in range(20)] + [integer_case(rng) for _ in range(20)]
+    whole = [finite_diff.gradients_with_error(*case) for case in cases]
+    monkeypatch.setattr(finite_diff, "CHUNK_BYTES", 1)
+    for case, want in zip(cases, whole):
+        got = finite_diff.gradients_with_error(*case)
+        assert_flags(got.straddled, want.straddled)
+        for gs, es, ws in zip(got.grads, want.errors, want.grads):
+            for g, e, w in zip(gs, es, ws):
+                assert np.all(np.abs(g - w) <= e)
+
+
+def test_public_api():
+    assert finite_diff.__all__ == ["FDResult", "gradients", "gradients_with_error"]
+    assert finite_diff.FDResult._fields == ("loss", "grads", "errors", "straddled")
+
+
+def test_softmax_in_a_hidden_layer_is_refused():
+    params, X, T, _ = WORKED
+    with pytest.raises(ValueError, match="output-layer"):
+        finite_diff.gradients(params, X, T, Spec((2, 2, 1), ("softmax", "sigmoid"), "mse"))
