@@ -71,6 +71,16 @@ def _formula_scale(name, A):
     return np.zeros_like(A)
 
 
+def _slope(name, Z, band):
+    """|h'| bounded over what a correct implementation may use: at a kink unit (|z| <= band)
+    either side's slope or any h'(0) in [lo, hi], so the largest |h'| of the interval."""
+    act = model.ACTIVATIONS[name]
+    dh = np.abs(act.dh(Z))
+    if act.kink is None:
+        return dh
+    return np.where(np.abs(Z) <= band, max(abs(act.kink[0]), abs(act.kink[1])), dh)
+
+
 def _kink_derivative(name, Z, band):
     """h' as an interval (centre, radius): [lo, hi] where |z| <= band, exact elsewhere."""
     act = model.ACTIVATIONS[name]
@@ -93,7 +103,7 @@ def judgement(case, dtype=np.float64, k=K):
         for (W, b), name, l in zip(params, spec.activations, range(1, len(params) + 1)):
             absW = np.abs(W)
             eZ.append(2 * np.abs(A[l - 1]) @ absW.T + np.abs(b) + eA[l - 1] @ absW.T)
-            dh = np.abs(model.ACTIVATIONS[name].dh(Z[l])) if name != "softmax" else 1.0
+            dh = _slope(name, Z[l], k * u * eZ[l]) if name != "softmax" else 1.0
             eA.append(dh * eZ[l] + np.abs(A[l]) + (name in ABSOLUTE))
         return _backward(case, Z, A, eA, eZ, u, tiny, k)
 
@@ -101,7 +111,7 @@ def judgement(case, dtype=np.float64, k=K):
 def _backward(case, Z, A, eA, eZ, u, tiny, k):
     spec, params, L = case.spec, case.params, len(case.params)
     band = [None] + [k * u * e for e in eZ[1:]]
-    delta, e_delta = _output_delta(case, Z, A, eA, eZ)
+    delta, e_delta, mag = _output_delta(case, Z, A, eA, eZ, band[-1])
     out = spec.activations[-1]
     if out == "softmax" or (out, spec.loss) in model.FUSED:
         c, r = delta, np.zeros_like(delta)
@@ -114,16 +124,16 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
         W = params[l - 1][0]
         absA, absW = np.abs(A[l - 1]), np.abs(W)
         n = max(W.shape[1], case.X.shape[0]) + 1
-        e_W = e_delta.T @ absA + np.abs(delta).T @ (absA + eA[l - 1])
-        e_b = (e_delta + np.abs(delta)).sum(axis=0)
+        e_W = e_delta.T @ absA + mag.T @ (absA + eA[l - 1])
+        e_b = (e_delta + mag).sum(axis=0)
         tol[l - 1] = (k * u * e_W + k * n * tiny, k * u * e_b + k * n * tiny)
         centre[l - 1] = (c.T @ A[l - 1], c.sum(axis=0))
         radius[l - 1] = (r.T @ absA, r.sum(axis=0))
         if l == 1:
             break
         name = spec.activations[l - 2]
-        g, e_g = delta @ W, (e_delta + np.abs(delta)) @ absW
-        delta, e_delta = _through(name, g, e_g, Z[l - 1], A[l - 1], eZ[l - 1])
+        g, e_g = delta @ W, (e_delta + mag) @ absW
+        delta, e_delta, mag = _through(name, g, e_g, Z[l - 1], A[l - 1], eZ[l - 1], band[l - 1])
         hc, hr = _kink_derivative(name, Z[l - 1], band[l - 1])
         gc, gr = c @ W, r @ absW
         c, r = gc * hc, np.abs(gc) * hr + gr * np.abs(hc) + gr * hr
@@ -131,15 +141,15 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
     return Judgement(tol, centre, radius, float(loss_tol), u)
 
 
-def _output_delta(case, Z, A, eA, eZ):
-    """delta = dJ/dZ[L] and its error scale."""
+def _output_delta(case, Z, A, eA, eZ, band):
+    """delta = dJ/dZ[L], its error scale and a bound on |delta| (see _through)."""
     spec, T, Y = case.spec, case.T, A[-1]
     out, pair = spec.activations[-1], (spec.activations[-1], spec.loss)
     delta = delta_rule.output_delta(Z, A, T, spec)
     if pair in model.FUSED:
         n = Y.size if spec.loss == "bce" else Y.shape[0]
         t_sum = np.abs(T).sum(axis=-1, keepdims=True) if spec.loss == "softmax_ce" else 1.0
-        return delta, ((eA[-1] + np.abs(Y)) * t_sum + np.abs(T)) / n
+        return delta, ((eA[-1] + np.abs(Y)) * t_sum + np.abs(T)) / n, np.abs(delta)
     g = model.LOSSES[spec.loss].dJ(Y, T)
     c = np.abs(model.LOSSES[spec.loss].dJ(np.ones_like(Y), np.zeros_like(T)))  # 2, 1 or 2/N
     e_g = c * (eA[-1] + np.abs(Y) + np.abs(T))
@@ -147,15 +157,18 @@ def _output_delta(case, Z, A, eA, eZ):
         absY, absg = np.abs(Y), np.abs(g)
         gy = np.sum(absg * absY, axis=-1, keepdims=True)
         e_delta = absY * (e_g + np.sum(e_g * absY, axis=-1, keepdims=True) + absg + gy)
-        return delta, e_delta + eA[-1] * (absg + gy)
-    return _through(out, g, e_g, Z[-1], Y, eZ[-1])
+        return delta, e_delta + eA[-1] * (absg + gy), np.abs(delta)
+    return _through(out, g, e_g, Z[-1], Y, eZ[-1], band)
 
 
-def _through(name, g, e_g, Zl, Al, eZl):
-    """delta = g h'(Z) and its error scale: g's error, the h' formula's, Z's error via h''."""
+def _through(name, g, e_g, Zl, Al, eZl, band):
+    """delta = g h'(Z), its error scale (g's error, the h' formula's, Z's error via h'') and a
+    bound on |delta|: at a kink unit a correct implementation's delta may be anything up to
+    |g| hi, not the reference's g h'(0), and its rounding is carried by every product below."""
     dh = model.ACTIVATIONS[name].dh(Zl)
-    e_delta = e_g * np.abs(dh) + np.abs(g) * (_formula_scale(name, Al) + _d2(name, Zl, Al) * eZl)
-    return g * dh, e_delta
+    slope = _slope(name, Zl, band)
+    e_delta = e_g * slope + np.abs(g) * (_formula_scale(name, Al) + _d2(name, Zl, Al) * eZl)
+    return g * dh, e_delta, np.abs(g) * slope
 
 
 def _loss_scale(case, Z, A, eA, eZ):
