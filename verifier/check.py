@@ -21,6 +21,9 @@ from .records import CheckResult, Failure
 from .references import REFERENCES
 from .sandbox import Sandbox
 
+# Every entry, on networks of every size. The complex step is not added for big networks: it
+# costs parameters x (layers above) per case where JAX costs one compile per shape bucket, and
+# judges nothing these two do not (numbers: reports/benchmarks.md); fast mode uses it instead.
 ORACLES = ("delta_rule", "jax_reverse")
 MODES = ("full", "fast")  # fast: see verifier/fast.py
 MISBEHAVIOUR = ("exception", "timeout", "exited")  # not shrunk: each try can cost a timeout
@@ -56,7 +59,7 @@ class Oracle:
 
     def judgement(self, dtype):
         """Tolerances for a result in `dtype`: its own rounding plus the oracle's."""
-        jd = error_model.judgement(self.case, dtype)
+        jd = self.jd64 if np.dtype(dtype) == np.float64 else error_model.judgement(self.case, dtype)
         tol = [(tw + ow, tb + ob) for (tw, tb), (ow, ob) in zip(jd.tol, self.jd64.tol)]
         return jd._replace(tol=tol, loss_tol=jd.loss_tol + self.jd64.loss_tol)
 

@@ -1,0 +1,28 @@
+"""The benchmark's correct subject: a plain vectorized backprop for tanh hidden layers, an identity
+(or tanh) output and the sse loss, as a student would write it.
+
+    backprop-verify check benchmarks/subject_correct.py --sizes 64,128,64,10 --batch 16
+"""
+
+import numpy as np
+
+SUPPORTED_ACTIVATIONS = ("tanh", "identity")
+SUPPORTED_LOSSES = ("sse",)
+
+
+def gradients(params, X, T, spec):
+    As = [X]
+    for (W, b), name in zip(params, spec.activations):
+        Z = As[-1] @ W.T + b
+        As.append(np.tanh(Z) if name == "tanh" else Z)
+    Y = As[-1]
+    J = np.sum((Y - T) ** 2)
+    delta = 2 * (Y - T)  # dJ/dY
+    if spec.activations[-1] == "tanh":
+        delta = delta * (1 - Y**2)
+    grads = []
+    for l in range(len(params) - 1, -1, -1):
+        grads.append((delta.T @ As[l], delta.sum(axis=0)))
+        if l > 0:
+            delta = (delta @ params[l][0]) * (1 - As[l] ** 2)  # hidden layers are tanh
+    return J, grads[::-1]
