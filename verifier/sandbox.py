@@ -412,7 +412,8 @@ class Sandbox:
                   kinds: tuple[str, ...]) -> tuple[dict, list[np.ndarray]]:
         """Send one request, wait for its reply. Raises _Broken on timeout, death or garbage."""
         proc = self._proc
-        assert proc is not None
+        if proc is None:  # callers start the child first; say so rather than crash later
+            raise VerifierError("internal: a sandbox exchange without a running child")
         fds = self._fds
         self._seq += 1
         seq = self._seq
