@@ -102,29 +102,42 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
         return [shaped], [], None
     grads, dtype = shaped
     jd = oracle.judgement(FLOAT_KINDS[dtype])
-    failures = []
-    for l, (g, e) in enumerate(zip(grads, oracle.grads), start=1):
-        for p, name in enumerate("Wb"):
-            bad = ~np.isfinite(g[p]) & np.isfinite(e[p])
-            if bad.any():
-                idx = tuple(int(i) for i in np.argwhere(bad)[0])
-                failures.append(_row("nonfinite", f"layer {l} d{name} holds {g[p][idx]} where {e[p][idx]:.6g} is right",
-                                     case, layer=l, param=name, index=idx, got=float(g[p][idx]),
-                                     expected=float(e[p][idx])))
+    failures = [f for l, (g, e) in enumerate(zip(grads, oracle.grads), start=1)
+                for p, name in enumerate("Wb") for f in nonfinite_rows(case, l, name, g[p], e[p])]
     verdicts = compare_gradients(grads, oracle.grads, jd.tol, jd.centre, jd.radius)
     for v in verdicts:
         if v.failed and not any(f.layer == v.layer and f.param == v.param for f in failures):
-            w = v.worst[0]
-            failures.append(_row(
-                "mismatch", f"{v.failed} of {v.compared} entries of layer {v.layer} d{v.param} are wrong",
-                case, layer=v.layer, param=v.param, index=w.index, got=w.got, expected=w.expected,
-                abs_error=w.abs_error, rel_error=w.rel_error, tolerance=w.tolerance, worst=v.worst,
-                heatmap=_heatmap(grads, oracle.grads, jd, v.layer, "Wb".index(v.param))))
-    if loss is not None and not abs(loss - oracle.loss) <= jd.loss_tol:
-        failures.append(_row("loss_mismatch", f"returned loss {loss!r}, the references give {oracle.loss!r}",
-                             case, got=float(loss), expected=float(oracle.loss),
-                             abs_error=abs(loss - oracle.loss), tolerance=jd.loss_tol))
-    return failures, verdicts, dtype
+            failures.append(mismatch_row(case, oracle, grads, jd, v))
+    return failures + loss_rows(case, oracle, loss, jd), verdicts, dtype
+
+
+def nonfinite_rows(case, l, name, got, expected):
+    """A row for the first NaN or infinity where the right value is finite, if any."""
+    bad = ~np.isfinite(got) & np.isfinite(expected)
+    if not bad.any():
+        return []
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return [_row("nonfinite", f"layer {l} d{name} holds {got[idx]} where {expected[idx]:.6g} is right",
+                 case, layer=l, param=name, index=idx, got=float(got[idx]), expected=float(expected[idx]))]
+
+
+def mismatch_row(case, oracle, grads, jd, v, note=""):
+    """The row of a tensor with wrong entries: its worst entries and its heatmap."""
+    w = v.worst[0]
+    return _row(
+        "mismatch", f"{v.failed} of {v.compared} entries of layer {v.layer} d{v.param} are wrong{note}",
+        case, layer=v.layer, param=v.param, index=w.index, got=w.got, expected=w.expected,
+        abs_error=w.abs_error, rel_error=w.rel_error, tolerance=w.tolerance, worst=v.worst,
+        heatmap=_heatmap(grads, oracle.grads, jd, v.layer, "Wb".index(v.param)))
+
+
+def loss_rows(case, oracle, loss, jd):
+    """A row when the implementation returned a loss value the references do not give."""
+    if loss is None or abs(loss - oracle.loss) <= jd.loss_tol:
+        return []
+    return [_row("loss_mismatch", f"returned loss {loss!r}, the references give {oracle.loss!r}",
+                 case, got=float(loss), expected=float(oracle.loss),
+                 abs_error=abs(loss - oracle.loss), tolerance=jd.loss_tol)]
 
 
 def _heatmap(grads, expected, jd, layer, p):

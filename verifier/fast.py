@@ -37,7 +37,7 @@ import numpy as np
 from reference_impls import complex_step, delta_rule, model
 
 from . import error_model
-from .check import FLOAT_KINDS, Oracle, _heatmap, _row, _structure
+from .check import FLOAT_KINDS, Oracle, _structure, loss_rows, mismatch_row, nonfinite_rows
 from .compare import entry_errors, tensor_verdict
 from .errors import ReferenceDisagreement
 from .records import Failure, TensorVerdict
@@ -166,10 +166,7 @@ def judge_fast(case, oracle, grads, loss, layout=None):
                                  jd.radius[k][p])
         verdicts.append(verdict)
         failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
-    if loss is not None and not abs(loss - oracle.loss) <= jd.loss_tol:
-        failures.append(_row("loss_mismatch", f"returned loss {loss!r}, the references give {oracle.loss!r}",
-                             case, got=float(loss), expected=float(oracle.loss),
-                             abs_error=abs(loss - oracle.loss), tolerance=jd.loss_tol))
+    failures += loss_rows(case, oracle, loss, jd)
     return failures, verdicts, dtype
 
 
@@ -187,17 +184,8 @@ def _directional_verdict(layer, name, got, want, kinks):
 def _entry_rows(case, oracle, grads, jd, v, g, off):
     """Failure rows of a tensor that failed along a direction (or at a kink), entry by entry."""
     l, name, p = v.layer, v.param, "Wb".index(v.param)
-    expected = oracle.grads[l - 1][p]
-    bad = ~np.isfinite(g) & np.isfinite(expected)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        return [_row("nonfinite", f"layer {l} d{name} holds {g[idx]} where {expected[idx]:.6g} is right",
-                     case, layer=l, param=name, index=idx, got=float(g[idx]), expected=float(expected[idx]))]
-    if not v.failed:  # every entry within its own tolerance: the entries decide, as in full mode
-        return []
-    w = v.worst[0]
+    rows = nonfinite_rows(case, l, name, g, oracle.grads[l - 1][p])
+    if rows or not v.failed:  # every entry within its own tolerance: the entries decide, as in full mode
+        return rows
     seen = f"; seen along {int(off.sum())} of {len(off)} random directions" if off.any() else ""
-    return [_row("mismatch", f"{v.failed} of {v.compared} entries of layer {l} d{name} are wrong{seen}",
-                 case, layer=l, param=name, index=w.index, got=w.got, expected=w.expected,
-                 abs_error=w.abs_error, rel_error=w.rel_error, tolerance=w.tolerance, worst=v.worst,
-                 heatmap=_heatmap(grads, oracle.grads, jd, l, p))]
+    return [mismatch_row(case, oracle, grads, jd, v, seen)]
