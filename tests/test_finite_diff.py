@@ -3,46 +3,11 @@ per-entry loop, and kink flags checked against a plain per-entry forward."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import pytest
 
+from nets import HIDDEN, KINKED, KINKED_FLAGS, LOSSES, WORKED, Spec, assert_flags, integer_case, random_case
 from reference_impls import delta_rule, finite_diff, model
-
-HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")
-LOSSES = ("sse", "half_sse", "mse", "bce", "softmax_ce")
-
-
-class Spec(NamedTuple):
-    sizes: tuple
-    activations: tuple
-    loss: str
-
-
-def random_case(rng):
-    """A network of depth 1..5, widths 1..9, batch 1..9, with a valid output/loss pair."""
-    loss = str(rng.choice(LOSSES))
-    depth = int(rng.integers(1, 6))
-    sizes = tuple(int(n) for n in rng.integers(1, 10, size=depth + 1))
-    acts = [str(rng.choice(HIDDEN)) for _ in range(depth)]
-    if loss == "bce":
-        acts[-1] = "sigmoid"
-    elif loss == "softmax_ce" or rng.random() < 0.2:
-        acts[-1] = "softmax"
-    gain = rng.choice([0.5, 1.0, 2.0, 3.0])
-    params = [(rng.normal(size=(m, n)) * gain / np.sqrt(n), 0.5 * rng.normal(size=m))
-              for n, m in zip(sizes, sizes[1:])]
-    B = int(rng.integers(1, 10))
-    X = rng.normal(size=(B, sizes[0]))
-    if loss == "bce":
-        T = rng.random((B, sizes[-1]))
-    elif loss == "softmax_ce":
-        T = rng.random((B, sizes[-1]))
-        T /= T.sum(axis=1, keepdims=True)
-    else:
-        T = rng.normal(size=(B, sizes[-1]))
-    return params, X, T, Spec(sizes, tuple(acts), loss)
 
 
 def entries(params):
@@ -62,14 +27,6 @@ def perturbed(params, l, which, idx, delta):
 def step(w):
     """The documented step: cbrt(eps) max(|w|, 1) rounded to a power of two."""
     return 2.0 ** np.round(np.log2(np.cbrt(np.finfo(float).eps) * max(abs(w), 1.0)))
-
-
-WORKED = (
-    [(np.ones((2, 2)), np.zeros(2)), (np.ones((1, 2)), np.zeros(1))],
-    np.array([[-2.0, -1.0]]),
-    np.array([[1.0]]),
-    Spec((2, 2, 1), ("sigmoid", "sigmoid"), "mse"),
-)
 
 
 def test_worked_example():
@@ -144,20 +101,6 @@ def test_structure_aware_equals_plain_loop():
 
 # Z[1][0, 1] = 0 (W1 row 1 is blind to sample 0 but for input 2, which it weights 0) and
 # Z[2][:, 0] = A1[:, 0] - A1[:, 2] = 0 (W1 rows 0 and 2 are equal); every value is an integer.
-KINKED = (
-    [(np.array([[1.0, 1, 1], [1, -1, 0], [1, 1, 1], [2, 0, 1]]), np.zeros(4)),
-     (np.array([[1.0, 0, -1, 0], [1, 1, 1, 1]]), np.zeros(2)),
-     (np.array([[1.0, 1]]), np.zeros(1))],
-    np.array([[0.0, 0, 1], [1, 2, 0]]),
-    np.array([[1.0], [2.0]]),
-    Spec((3, 4, 2, 1), ("relu", "relu", "identity"), "half_sse"),
-)
-
-KINKED_FLAGS = [  # the entries that move a pre-activation sitting at 0
-    (np.array([[1, 1, 1], [0, 0, 1], [1, 1, 1], [0, 0, 0]], bool), np.array([1, 1, 1, 0], bool)),
-    (np.array([[1, 0, 1, 1], [0, 0, 0, 0]], bool), np.array([1, 0], bool)),
-    (np.zeros((1, 2), bool), np.zeros(1, bool)),
-]
 
 
 def kink_oracle(params, X, spec):
@@ -174,27 +117,6 @@ def kink_oracle(params, X, spec):
                 if k and np.any(((z > 0) != (z0 > 0)) | ((z0 == 0) & (z != 0))):
                     flags[l][which][idx] = True
     return flags
-
-
-def integer_case(rng):
-    """A relu/leaky_relu network with small integer weights, inputs and biases, many of them 0,
-    so that many pre-activations are exactly 0 and all arithmetic is exact."""
-    depth = int(rng.integers(1, 5))
-    sizes = tuple(int(n) for n in rng.integers(1, 6, size=depth + 1))
-    acts = tuple(str(rng.choice(["relu", "leaky_relu"])) for _ in range(depth - 1))
-    acts += (str(rng.choice(["identity", "relu", "leaky_relu"])),)
-    params = [(rng.integers(-2, 3, size=(m, n)).astype(float),
-               rng.integers(-1, 2, size=m).astype(float)) for n, m in zip(sizes, sizes[1:])]
-    B = int(rng.integers(1, 5))
-    X = rng.integers(-1, 3, size=(B, sizes[0])).astype(float)
-    T = rng.integers(-2, 3, size=(B, sizes[-1])).astype(float)
-    return params, X, T, Spec(sizes, acts, str(rng.choice(["sse", "half_sse", "mse"])))
-
-
-def assert_flags(got, want):
-    for (gw, gb), (ww, wb) in zip(got, want):
-        np.testing.assert_array_equal(gw, ww)
-        np.testing.assert_array_equal(gb, wb)
 
 
 def test_kink_flags_on_the_constructed_network():
