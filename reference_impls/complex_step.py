@@ -19,8 +19,18 @@ ih). In float64 arithmetic, with h this small, the complex forward from there on
 So the clean forward runs once; the slopes s are complex steps of the model's activations at
 the clean pre-activations, G is the complex step of model.loss_from_output in each output
 entry (softmax and the losses evaluated on complex input, one call per entry); and a stack of
-tangents, one per entry of a chunk, is carried from layer l to the output by batched matrix
-products. No derivative formula of the model is used. Branches are decided on the clean
+tangents is carried from layer l to the output by batched matrix products.
+
+One tangent per unit, not per entry. Rows (samples) never mix before the loss, and every map
+above is linear in the tangent, so the step of W[l][j, i] is, row by row, A[l-1][n, i] times
+the step of Z[l][n, j] alone; and the step iH in Z[l][:, j] in every row at once gives each
+row's step, d[j, n] = sum_k t_Z[L][n, k] G[n, k]. Hence
+
+    Im J(W[l] + iH e_ji) / H = sum_n A[l-1][n, i] d[j, n],    Im J(b[l] + iH e_j) / H = sum_n d[j, n]
+
+which is the per-entry complex step summed in another order (tests compare the two): n_l
+tangents per layer instead of n_l (n_{l-1} + 1), about 100 times less work at 256 units wide.
+No derivative formula of the model is used. Branches are decided on the clean
 pre-activations, so an exact zero of the clean forward is seen as exactly zero. Carrying the
 imaginary part as a real tangent is what makes this fast: numpy's complex exp and tanh cost
 30 to 50 times a real multiply per element of the stack.
@@ -98,43 +108,44 @@ def _output_gradient(ZL, T, spec):
 
 
 def _layer(net, l):
-    """((dW, db), (kink_W, kink_b)) for layer l; entries are W row-major, then b."""
+    """((dW, db), (kink_W, kink_b)) for layer l, from one tangent per unit (see _units):
+    Im J(W[l] + iH e_ji) / H = sum_n A[l-1][n, i] d[j, n], the step of Z[l][n, j] alone."""
     W, _ = net.params[l - 1]
-    n_out, n_in = W.shape
-    j = np.concatenate([np.repeat(np.arange(n_out), n_in), np.arange(n_out)])
-    i = np.concatenate([np.tile(np.arange(n_in), n_out), np.full(n_out, n_in)])
-    B = len(net.A[0])
-    inputs = np.concatenate([net.A[l - 1], np.ones((B, 1))], axis=1).T
-    value, kink = np.empty(len(j)), np.empty(len(j), bool)
+    n_out, B = W.shape[0], len(net.A[0])
+    d, touch = np.empty((n_out, B)), np.empty((n_out, B), bool)
     width = max(Wm.shape[0] for Wm, _ in net.params[l - 1 :])
     size = max(1, CHUNK_BYTES // (8 * B * width))
-    for s in range(0, len(j), size):
-        sl = slice(s, s + size)
-        value[sl], kink[sl] = _entries(net, l, j[sl], inputs[i[sl]])
-    split = n_out * n_in
-    return tuple((x[:split].reshape(W.shape), x[split:]) for x in (value, kink))
+    for s in range(0, n_out, size):
+        j = np.arange(s, min(s + size, n_out))
+        d[j], touch[j] = _units(net, l, j)
+    inputs = net.A[l - 1]
+    moved = (touch.astype(float) @ (inputs != 0)) > 0  # a row where a_i moves a zero it reaches
+    return (d @ inputs, d.sum(axis=1)), (moved, touch.any(axis=1))
 
 
-def _entries(net, l, j, a):
-    """Im J / H, and the kink flag, of the entries whose step adds iH a (a: (E, B)) to
-    Z[l][:, j]: the tangent t = Im / H is carried forward, Z[l] and the output contracted."""
-    L, E = len(net.params), len(j)
-    kink = _touches(net.zero[l][:, j].T, a) if net.zero[l] is not None else np.zeros(E, bool)
+def _units(net, l, j):
+    """(d, touch) for the units j of layer l, each (E, B): d[e, n] = Im J / H for the step iH
+    of Z[l][n, j_e] alone, and whether that step moves a kinked pre-activation sitting at 0.
+    Rows never mix before the loss, so one tangent per unit (Z[l][:, j_e] + iH in every row)
+    gives every row's step at once; the tangent t = Im / H is carried forward and each row
+    contracted with G."""
+    L = len(net.params)
+    zero = net.zero[l]
+    touch = zero[:, j].T.copy() if zero is not None else np.zeros((len(j), len(net.A[0])), bool)
     if l == L:
-        return np.sum(a * net.G[:, j].T, axis=1), kink
-    t = net.slope[l][:, j].T * a
-    tZ = t[:, :, None] * net.params[l][0][:, j].T[:, None, :]
+        return net.G[:, j].T, touch
+    tZ = net.slope[l][:, j].T[:, :, None] * net.params[l][0][:, j].T[:, None, :]
     for m in range(l + 1, L):
         if net.zero[m] is not None:
-            kink |= _touches(net.zero[m], tZ)
+            touch |= _touches(net.zero[m], tZ)
         W = net.params[m][0]
         tZ *= net.slope[m]
-        tZ = (tZ.reshape(-1, W.shape[1]) @ W.T).reshape(E, -1, W.shape[0])
+        tZ = (tZ.reshape(-1, W.shape[1]) @ W.T).reshape(len(j), -1, W.shape[0])
     if net.zero[L] is not None:
-        kink |= _touches(net.zero[L], tZ)
-    return tZ.reshape(E, -1) @ net.G.ravel(), kink
+        touch |= _touches(net.zero[L], tZ)
+    return np.einsum("ebk,bk->eb", tZ, net.G), touch
 
 
 def _touches(zero, tZ):
-    """Per stack member: a pre-activation exactly at 0 that the tangent moves."""
-    return (zero & (tZ != 0)).reshape(len(tZ), -1).any(axis=1)
+    """Per unit and row: a pre-activation exactly at 0 that the tangent moves."""
+    return (zero & (tZ != 0)).any(axis=2)
