@@ -45,7 +45,7 @@ def test_correct_example_passes_200_cases(name, capsys):
     code = cli.main(["check", str(EXAMPLES / f"{name}.py"), "--examples", "200", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["verdict"] == "pass" and report["examples"] == 200
-    assert report["failures"] == [] and report["references"] == ["delta_rule", "jax_reverse"]
+    assert report["failures"] == [] and report["references"] == ["delta_rule", "complex_step", "jax_reverse"]
 
 
 def test_homework_network_is_pinned():
@@ -153,3 +153,62 @@ def test_tampering_with_numpy_changes_no_verdict_of_a_correct_implementation(tmp
     impl = tmp_path / "tamper_ok.py"
     impl.write_text(CORRECT.replace("    Zs, As = [], [X]", "    np.isfinite = lambda a: False\n    np.asarray = None\n    Zs, As = [], [X]"))
     assert run_check(str(impl), examples=30).verdict == "pass"
+
+
+# --- the references full mode judges against (verifier/references.py: full_oracles) -------
+
+def _big_case(acts=("tanh", "sigmoid", "tanh"), loss="sse"):
+    from verifier.records import NetworkSpec
+    from verifier.strategies import case_from_draw
+
+    return case_from_draw(NetworkSpec((24, 32, 20, 5), acts, loss), 8, "normal", 3)
+
+
+def test_a_big_network_is_judged_by_the_delta_rule_and_the_complex_step(tmp_path):
+    big = _big_case()  # what bug_forgot_factor_2.py supports
+    ok = run_check(str(EXAMPLES / "correct_vectorized.py"), case=big)
+    assert ok.verdict == "pass" and ok.references == ("delta_rule", "complex_step")
+    assert sum(t.compared for t in ok.tensors) == sum(W.size + b.size for W, b in big.params)
+    bug = run_check(str(EXAMPLES / "bug_forgot_factor_2.py"), case=big, cases_dir=str(tmp_path))
+    rows = [f for f in bug.failures if f.kind == "mismatch"]
+    assert bug.verdict == "fail" and {f.layer for f in rows} == {1, 2, 3}
+    assert rows[0].diagnosis == "scale" and "1/2" in rows[0].detail
+
+
+@pytest.mark.parametrize("name", ["complex_step", "jax_reverse"])
+def test_a_planted_wrong_reference_is_a_harness_error_never_the_users(name, monkeypatch):
+    """One reference with layer 1's db off by 1e-6 relative: the oracle refuses to judge."""
+    from verifier import references
+    from verifier.check import Oracle
+    from verifier.errors import ReferenceDisagreement
+
+    right = references.REFERENCES[name]
+
+    def wrong(case):
+        out = right(case)
+        (dW, db), *rest = out.grads
+        return out._replace(grads=[(dW, db * (1 + 1e-6) + 1e-9), *rest])
+
+    monkeypatch.setitem(references.REFERENCES, name, wrong)
+    small = casefile.from_dict(casefile.WORKED_EXAMPLE)
+    with pytest.raises(ReferenceDisagreement, match=f"delta_rule and {name} disagree at layer 1 b"):
+        Oracle(small)
+    assert cli.main(["check", str(EXAMPLES / "correct_loops.py"), "--case", str(_saved(small))]) == 2
+
+
+def test_a_planted_wrong_loss_value_of_the_jax_forward_is_a_harness_error(monkeypatch):
+    from verifier import references
+    from verifier.check import Oracle
+    from verifier.errors import ReferenceDisagreement
+
+    right = references.REFERENCES["jax_reverse"]
+    monkeypatch.setitem(references.REFERENCES, "jax_reverse", lambda c: right(c)._replace(loss=right(c).loss * (1 + 1e-9)))
+    with pytest.raises(ReferenceDisagreement, match="loss values differ"):
+        Oracle(casefile.from_dict(casefile.WORKED_EXAMPLE))
+    Oracle(_big_case())  # no jax on a big network: nothing to disagree with
+
+
+def _saved(case):
+    import tempfile
+
+    return casefile.save(case, Path(tempfile.mkdtemp()) / "case.json")

@@ -18,13 +18,9 @@ from .compare import compare_gradients, entry_errors, relative
 from .diagnosis import diagnose
 from .errors import ReferenceDisagreement, SpecError
 from .records import CheckResult, Failure
-from .references import REFERENCES
+from .references import LOSS_PAIR, REFERENCES, full_oracles
 from .sandbox import Sandbox
 
-# Every entry, on networks of every size. The complex step is not added for big networks: it
-# costs parameters x (layers above) per case where JAX costs one compile per shape bucket, and
-# judges nothing these two do not (numbers: reports/benchmarks.md); fast mode uses it instead.
-ORACLES = ("delta_rule", "jax_reverse")
 MODES = ("full", "fast")  # fast: see verifier/fast.py
 MISBEHAVIOUR = ("exception", "timeout", "exited")  # not shrunk: each try can cost a timeout
 FLOAT_KINDS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
@@ -44,18 +40,23 @@ def spec_dict(spec):
 class Oracle:
     """The references' answer for one case, cross-checked before anything is judged."""
 
-    def __init__(self, case, oracles=ORACLES):
+    def __init__(self, case, oracles=None):
+        oracles = oracles or full_oracles(case)  # the references of full mode: see there
         outs = {n: REFERENCES[n](case) for n in oracles}
         self.loss, self.grads = outs[oracles[0]].loss, outs[oracles[0]].grads
-        self.case, self.jd64 = case, error_model.judgement(case)
+        self.case, self.jd64, self.names = case, error_model.judgement(case), tuple(oracles)
         tol = [(2 * w, 2 * b) for w, b in self.jd64.tol]
         kink = [(w > 0, b > 0) for w, b in self.jd64.radius]
+        where = f"on sizes {list(case.spec.sizes)}: a harness bug, please report it"
         for name in oracles[1:]:
             for v in compare_gradients(outs[name].grads, self.grads, tol, excused=kink):
                 if v.failed:
                     raise ReferenceDisagreement(
-                        f"references {oracles[0]} and {name} disagree at layer {v.layer} {v.param} "
-                        f"on sizes {list(case.spec.sizes)}: a harness bug, please report it")
+                        f"references {oracles[0]} and {name} disagree at layer {v.layer} {v.param} {where}")
+        a, b = LOSS_PAIR  # the two forwards that share no code
+        if a in outs and b in outs and not abs(outs[a].loss - outs[b].loss) <= 2 * self.jd64.loss_tol:
+            raise ReferenceDisagreement(
+                f"loss values differ: {a} {outs[a].loss!r}, {b} {outs[b].loss!r} {where}")
 
     def judgement(self, dtype):
         """Tolerances for a result in `dtype`: its own rounding plus the oracle's."""
@@ -197,8 +198,9 @@ def _to_user(params, layout):
 
 
 def _oracle(case, mode="full", seed=0):
-    """(oracle, judge) for a mode: full judges every entry against ORACLES; fast (verifier.fast)
-    judges each tensor along random directions seeded by `seed`, entries only where that fails."""
+    """(oracle, judge) for a mode: full judges every entry against full_oracles(case); fast
+    (verifier.fast) judges each tensor along random directions seeded by `seed`, entries only
+    where that fails."""
     if mode == "fast":
         from . import fast
 
@@ -277,7 +279,8 @@ def run_check(impl, *, examples=200, seed=0, sizes=None, activations=None, loss=
     dtypes = sorted({r[3] for r in runs if r[3]}, key=lambda k: np.finfo(FLOAT_KINDS[k]).bits)
     return CheckResult(
         verdict="fail" if failures else "pass", seed=seed, examples=len(runs),
-        implementation=str(impl), references=_references(mode), failures=tuple(failures), mode=mode,
+        implementation=str(impl), references=_references(mode, [r[0] for r in runs]),
+        failures=tuple(failures), mode=mode,
         dtype=dtypes[0] if dtypes else None, tensors=_per_tensor(runs),
         seconds=time.perf_counter() - start,
         extra={**({"minimal_case": casefile.to_dict(minimal)} if minimal is not None else {}),
@@ -285,12 +288,13 @@ def run_check(impl, *, examples=200, seed=0, sizes=None, activations=None, loss=
     )
 
 
-def _references(mode):
+def _references(mode, cases):
+    """The references a run judged against: every one that judged one of its cases."""
     if mode == "fast":
         from . import fast
 
         return fast.REFERENCES
-    return ORACLES
+    return tuple(dict.fromkeys(n for case in cases for n in full_oracles(case)))
 
 
 def _explore(sandbox, info, strategy, examples, seed, progress, mode="full"):

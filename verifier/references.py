@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from reference_impls import delta_rule
+from reference_impls import delta_rule, jax_pack
 
 
 class RefOutput(NamedTuple):
@@ -47,6 +47,24 @@ def _complex_step(case):
 
     r = complex_step.gradients_with_flags(list(case.params), case.X, case.T, case.spec)
     return RefOutput(float(r.loss), r.grads)
+
+
+FULL = ("delta_rule", "complex_step")
+
+
+def full_oracles(case):
+    """The references `check --mode full` judges every entry of a case against, first the one
+    whose gradients are reported.
+
+    The delta rule (reverse, by the h' formulas) and the complex step (forward, one tangent per
+    unit, no derivative formula) on every network: both cost milliseconds even at 10^5
+    parameters and compile nothing. JAX, with a forward of its own, joins where one compiled
+    program serves the whole run: networks in its smallest shape bucket (up to 16 units a
+    layer, 6 layers, 16 rows), which every generated case fits; a bigger network would cost a
+    compile of its own (a second or more at 64-128-64-10, reports/benchmarks.md) for a third
+    opinion on one case."""
+    small = jax_pack.is_smallest(case.spec.sizes, len(case.X))
+    return FULL + (("jax_reverse",) if small else ())
 
 
 REFERENCES: dict[str, Callable] = {
