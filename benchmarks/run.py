@@ -51,8 +51,9 @@ from verifier.records import NetworkSpec  # noqa: E402
 from verifier.strategies import case_from_draw  # noqa: E402
 
 LONG = 20.0  # seconds: a method slower than this on its first run is not repeated
-COLD = "full, cold (first of its shape: JAX compiles)"
-CS = "every entry, complex step instead of JAX"
+COLD = "full, cold (the first check of the process)"
+JAX = "full with JAX as a third reference"
+JAX_COLD = "full with JAX as a third reference, cold (JAX compiles)"
 SUBJECTS = {"correct": ROOT / "benchmarks" / "subject_correct.py", "bug": ROOT / "benchmarks" / "subject_bug.py"}
 
 
@@ -89,28 +90,33 @@ def project_rows(case, repeats, scratch):
     serves every case of a run); run_check(case=...) adds the child's start and, on a failure,
     the diagnosis."""
     from verifier.check import Oracle, _to_user, check_case, judge_gradients, run_check, spec_dict
+    from verifier.references import full_oracles
     from verifier.sandbox import Sandbox
 
     def verdict(failures):
         return "fail" if failures else "pass"
 
-    def complex_step_instead_of_jax(box):
-        oracle = Oracle(case, ("delta_rule", "complex_step"))
+    def with_jax(box):
+        oracle = Oracle(case, (*full_oracles(case), "jax_reverse"))
         out = box.gradients(_to_user(case.params, None), case.X, case.T, spec_dict(case.spec))
         return verdict(judge_gradients(case, oracle, out.grads, out.loss)[0])
+
+    def once(fn):
+        start = time.perf_counter()
+        v = fn()
+        seconds = time.perf_counter() - start
+        return {"correct": (seconds, [seconds], v)}
 
     rows = {}
     for subject, path in SUBJECTS.items():
         with Sandbox(str(path)) as box:
             info = box.describe()
-            if subject == "correct":  # the first full check of this shape compiles JAX's bucket
-                start = time.perf_counter()
-                v = verdict(check_case(box, info, case, "full")[0])
-                seconds = time.perf_counter() - start
-                rows[COLD] = {"correct": (seconds, [seconds], v)}
+            if subject == "correct":  # first of the process, then first of JAX's bucket
+                rows[COLD] = once(lambda: verdict(check_case(box, info, case, "full")[0]))
+                rows[JAX_COLD] = once(lambda: with_jax(box))
             rows.setdefault("full", {})[subject] = timed(
                 lambda: verdict(check_case(box, info, case, "full")[0]), repeats)
-            rows.setdefault(CS, {})[subject] = timed(lambda: complex_step_instead_of_jax(box), repeats)
+            rows.setdefault(JAX, {})[subject] = timed(lambda: with_jax(box), repeats)
             rows.setdefault("fast", {})[subject] = timed(
                 lambda: verdict(check_case(box, info, case, "fast", 0)[0]), repeats)
     for mode in ("full", "fast"):
@@ -297,11 +303,9 @@ def targets(sections, jobs):
                    f"cold {slow / cold:.1f}x | {'met' if slow / warm >= 20 else 'not met'} (warm); "
                    f"{'met' if slow / cold >= 20 else 'not met'} (cold) |")
     warm, cold = get("256-256-256-10", "full"), get("256-256-256-10", COLD)
-    cs = get("256-256-256-10", CS)
     if warm:
-        out.append(f"| full check at 256-256-256-10 <= 3 s, the check itself | warm {_s(warm)} s, cold {_s(cold)} s, "
-                   f"complex step instead of JAX {_s(cs)} s | {'met' if warm <= 3 else 'not met'} (warm); "
-                   f"{'met' if cold <= 3 else 'not met'} (cold) |")
+        out.append(f"| full check at 256-256-256-10 <= 3 s, the check itself | warm {_s(warm)} s, cold {_s(cold)} s "
+                   f"| {'met' if warm <= 3 else 'not met'} (warm); {'met' if cold <= 3 else 'not met'} (cold) |")
     fast, tfast = get("256-256-256-10", "fast"), get("256-256-256-10", "torch gradcheck fast_mode=True")
     if fast and tfast:
         out.append(f"| fast mode at 256-256-256-10 within 2x of torch fast_mode | {_s(fast)} s vs {_s(tfast)} s "
@@ -371,26 +375,20 @@ NOTES = """## What the rows are
   which is why its bug column is slow.
 - **full** and **full, cold**: `check_case(sandbox, info, case, "full")` with the subject's sandbox
   child already running (one child serves every case of a run): what `check --mode full` does
-  for each case, i.e. the check itself: the user's call, the delta rule and the JAX reference on
-  every entry, the per-entry error model and the judgement. Cold is the first check of a shape
-  in a process: JAX compiles the program of the shape's bucket (once per bucket and process).
-- **every entry, complex step instead of JAX**: the same, with the structure-aware complex step
-  as the second every-entry reference (no compile; its cost grows with the number of
-  parameters times the cost of the layers above each one).
+  for each case, i.e. the check itself: the user's call, full mode's references on every entry
+  (on these networks the delta rule and the structure-aware complex step with one tangent per
+  unit, reference_impls/complex_step.py), the per-entry error model and the judgement. Cold is
+  the first check of the process: nothing is compiled, only first-use costs remain.
+- **full with JAX as a third reference**: the same with JAX reverse mode added, as full mode
+  does on networks of JAX's smallest shape bucket (every generated case). Its cold row is the
+  first of a shape bucket in a process: JAX compiles the bucket's program. That compile is why
+  bigger networks are not given JAX: it alone costs more than a twentieth of gradcheck's time.
 - **fast**: `check_case(..., "fast")`: each tensor along 3 random directions against the
   complex-step directional derivative, entries only for the tensors that fail (verifier/fast.py).
 - **run_check(case=...)**: the same check plus starting the sandbox child and, for the bug, the
-  diagnosis of the failure (JAX warm).
-- **Full mode's references**: the delta rule and JAX, every entry, on networks of every size;
-  the complex step is not added for big ones. Compare the rows "full" and "every entry,
-  complex step instead of JAX": JAX compiles once per shape bucket and process (the cold row)
-  and then costs milliseconds per case, while the structure-aware complex step costs about the
-  number of parameters times the layers above each, on every case, and would judge nothing the
-  two others do not: the user's gradient is already compared entry by entry with the delta
-  rule, itself cross-checked entry by entry with JAX's separate forward. The complex step
-  serves where it is cheap and independent: fast mode's directional derivatives.
-- **process**: the whole command, interpreter start, imports and JAX compile included; for
-  the bug, also the shrinking to a minimal case and its diagnosis.
+  diagnosis of the failure.
+- **process**: the whole command, interpreter start and imports included (JAX is not imported
+  for these networks); for the bug, also the shrinking to a minimal case and its diagnosis.
 """
 
 
