@@ -36,6 +36,7 @@ from reference_impls import delta_rule  # noqa: E402
 from reference_impls.model import FUSED  # noqa: E402
 from verifier import strategies  # noqa: E402
 from verifier.check import Oracle, judge_gradients  # noqa: E402
+from verifier.errors import ReferenceDisagreement  # noqa: E402
 from verifier.records import NetworkSpec  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -259,11 +260,16 @@ def _caught(case, oracle, grads, l, p, idx, rel):
     return bool(failures), located
 
 
-def run_case(draw, impls, rng, oracles=("delta_rule",), ladder=True):
-    """Everything measured on one case: a dict of results (see `Tally.add`)."""
+def run_case(draw, impls, rng, oracles=None, ladder=True):
+    """Everything measured on one case: a dict of results (see `Tally.add`). `oracles` None:
+    the references `check --mode full` uses on this case (verifier.references.full_oracles)."""
     case = strategies.case_from_draw(*draw)
-    oracle = CachedOracle(case, oracles)
-    res = {"draw": draw, "fp": {}, "ran": [], "ladder": {}}
+    res = {"draw": draw, "fp": {}, "ran": [], "ladder": {}, "harness_error": None}
+    try:
+        oracle = CachedOracle(case, oracles)
+    except ReferenceDisagreement as exc:  # check would exit 2 here: count it, go on
+        res["harness_error"] = str(exc)
+        return res
     got32 = None
     for name, entry in impls.items():
         if not supports(entry, case.spec):
@@ -307,6 +313,7 @@ class Tally:
         self.eligible, self.caught, self.located = Counter(), {}, {}
         self.by_regime = {}  # label -> regime -> [eligible, caught at 1e-6]
         self.misses = {}  # label -> [(draw, entry, rel_tol)] missed at 1e-6
+        self.harness_errors = []  # (draw, message): the references disagreed
 
     def add(self, res):
         self.n += 1
@@ -316,6 +323,8 @@ class Tally:
         self.acts.update(spec.activations)
         self.losses[spec.loss] += 1
         self.ran.update(res["ran"])
+        if res["harness_error"]:
+            self.harness_errors.append((res["draw"], res["harness_error"]))
         for name, failures in res["fp"].items():
             self.fp_cases[name] += 1
             self.fp_kinds[name].update(f.kind for f in failures)
@@ -377,7 +386,7 @@ def render(t, args, seconds, oracles):
     cmd = "python benchmarks/detection_ladder.py --cases {} --seed {} --source {}".format(args.cases, args.seed, args.source)
     if args.max_width != 6 or args.max_depth != 4 or args.max_batch != 5:
         cmd += f" --max-depth {args.max_depth} --max-width {args.max_width} --max-batch {args.max_batch}"
-    if tuple(oracles) != ("delta_rule",):
+    if oracles is not None:
         cmd += " --oracles " + ",".join(oracles)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     out = [
@@ -391,11 +400,15 @@ def render(t, args, seconds, oracles):
         f"{os.cpu_count()} cores" + (f", load average {load[0]:.2f} at the end" if load else "")
         + (" (other jobs were sharing the machine)" if load and load[0] > (os.cpu_count() or 1) else "")
         + f"; Python {platform.python_version()}, numpy {np.__version__}.  ",
-        f"Oracle: `verifier.check.Oracle(case, oracles={tuple(oracles)!r})`. "
-        + ("Only the delta rule is run as the reference here, for speed: the oracle's gradients are "
-           "the delta rule's in every configuration (the JAX reference in `check` is cross-checked "
-           "against it, not judged against), so the verdicts below are the ones `check` gives." if tuple(oracles) == ("delta_rule",)
-           else "The JAX reference is cross-checked against the delta rule on every case, as in `check`."),
+        (f"Oracle: `verifier.check.Oracle(case, oracles={tuple(oracles)!r})`." if oracles is not None else
+         "Oracle: `verifier.check.Oracle(case)`, exactly the references `check --mode full` uses on each "
+         "case (`verifier.references.full_oracles`: the delta rule and the complex step, and JAX "
+         "reverse mode on networks of its smallest shape bucket), cross-checked entry by entry and by loss "
+         "value before anything is judged; the gradients judged against are the delta rule's."),
+        "",
+        f"References disagreeing (a harness error: `check` would exit 2 on the case): "
+        f"{len(t.harness_errors)} of {t.n} cases." + "".join(
+            f"\n- `{repro(d)}`: {m}" for d, m in t.harness_errors[:5]),
         "",
         "Judgement: `verifier.check.judge_gradients(case, oracle, grads, loss)`, the judgement `check` "
         "applies to each call's result (gradients and, here, the returned loss value too), run "
@@ -481,10 +494,11 @@ def main(argv=None):
     ap.add_argument("--max-depth", type=int, default=4)
     ap.add_argument("--max-width", type=int, default=6)
     ap.add_argument("--max-batch", type=int, default=5)
-    ap.add_argument("--oracles", default="delta_rule", help="comma-separated references, first is the oracle")
+    ap.add_argument("--oracles", default=None,
+                    help="comma-separated references, first is the oracle (default: what check uses)")
     ap.add_argument("--output", default=str(ROOT / "reports" / "detection_ladder.md"), help="'-' for none")
     args = ap.parse_args(argv)
-    oracles = tuple(args.oracles.split(","))
+    oracles = tuple(args.oracles.split(",")) if args.oracles else None
     impls = implementations()
     tally = Tally(impls)
     start = time.perf_counter()
@@ -515,7 +529,8 @@ def main(argv=None):
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text)
         print(f"wrote {os.path.relpath(args.output, ROOT)}", file=sys.stderr)
-    return 1 if any(tally.fp_cases[name] for name in impls if name not in NAIVE) else 0
+    bad = tally.harness_errors or any(tally.fp_cases[name] for name in impls if name not in NAIVE)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
