@@ -55,6 +55,25 @@ def test_homework_network_is_pinned():
     assert [t.compared for t in r.tensors if t.layer == 1 and t.param == "W"] == [80]
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["--sizes", "2,3,1", "--activations", "relu", "tanh"], "the pinned network uses activation relu"),
+    (["--case", str(EXAMPLES.parent / "reports" / "examples" / "worked_example.json")], "the case uses loss mse"),
+], ids=["pinned-activation", "case-file-loss"])
+def test_network_the_implementation_does_not_support_is_a_usage_error(argv, words, capsys):
+    # bug_sign_flip declares sigmoid/tanh and sse only: checking it elsewhere would blame it
+    # for a network it never claimed to handle
+    code = cli.main(["check", str(EXAMPLES / "bug_sign_flip.py"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "SUPPORTED_" in err
+
+
+def test_pinned_network_within_what_is_supported_runs(tmp_path, capsys):
+    code = cli.main(["check", str(EXAMPLES / "bug_sign_flip.py"), "--sizes", "2,3,1", "--activations", "tanh",
+                     "sigmoid", "--examples", "5", "--format", "json", "--cases-dir", str(tmp_path)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["failures"][0]["case"]["activations"] == ["tanh", "sigmoid"]
+
+
 def test_worked_example_case_file(tmp_path):
     path = casefile.save(casefile.from_dict(casefile.WORKED_EXAMPLE), tmp_path / "worked.json")
     r = run_check(str(EXAMPLES / "correct_loops.py"), case=casefile.load(path))

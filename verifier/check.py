@@ -228,6 +228,18 @@ def check_case(sandbox, info, case, mode="full", seed=0):
     return failures, verdicts, dtype
 
 
+def require_supported(info, activations, loss, what):
+    """SpecError unless the implementation supports every one of these activations and the loss:
+    a network it never claimed to handle is the command's mistake, not a failure of the code."""
+    checks = (("SUPPORTED_ACTIVATIONS", "activation", activations), ("SUPPORTED_LOSSES", "loss", [loss]))
+    for attr, kind, names in checks:
+        theirs = info.get(attr)
+        missing = [n for n in dict.fromkeys(names) if n is not None and theirs is not None and n not in theirs]
+        if missing:
+            raise SpecError(f"{what} uses {kind} {', '.join(missing)}, but the implementation's {attr} is "
+                            f"{list(theirs)}: use only those, or add the names to {attr}")
+
+
 def strategy_for(info, *, sizes=None, activations=None, loss=None, batch=None, layer_activations=None,
                  max_depth=4, max_width=6):
     """The cases an implementation is checked on: what it supports, narrowed by the options."""
@@ -245,7 +257,7 @@ def strategy_for(info, *, sizes=None, activations=None, loss=None, batch=None, l
     acts = narrow(info.get("SUPPORTED_ACTIVATIONS"), activations, "activations")
     losses = narrow(info.get("SUPPORTED_LOSSES"), [loss] if loss else None, "losses")
     if layer_activations is not None:  # a pinned homework network
-        narrow(info.get("SUPPORTED_ACTIVATIONS"), layer_activations, "activations")
+        require_supported(info, layer_activations, None, "the pinned network")
         names = losses or [n for n in strategies.ALL_LOSSES if strategies.compatible(layer_activations[-1], n)]
         specs = strategies.pinned_specs(sizes, layer_activations, names)
     else:
@@ -265,6 +277,7 @@ def run_check(impl, *, examples=200, seed=0, sizes=None, activations=None, loss=
     with runner if runner is not None else Sandbox(impl, timeout=timeout) as sandbox:
         info = sandbox.describe()
         if case is not None:
+            require_supported(info, case.spec.activations, case.spec.loss, "the case")
             failures, verdicts, dtype = check_case(sandbox, info, case, mode, seed)
             runs, minimal = [(case, failures, verdicts, dtype)], case
         else:
