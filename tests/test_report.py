@@ -309,3 +309,16 @@ def test_the_step_curve_is_drawn_for_gradient_entries_only():
     page = report.html(CheckResult("fail", 0, 1, "x.py", ("delta_rule",), rows, "float64",
                                    extra={"minimal_case": casefile.WORKED_EXAMPLE}))
     assert page.count('<polyline class="fd"') == 1 and 'class="own"' not in page  # no line at infinity
+
+
+def test_fast_mode_reports_name_the_directions_seed(passing):
+    # a fast run is replayed by its directions: every format a person or CI reads must say them
+    fast = CheckResult("pass", 7, 5, "x.py", ("complex_step_directional", "delta_rule"), (), "float64",
+                       mode="fast", extra={"directions_seed": 7})
+    assert "fast mode (directions seed 7)" in report.check_text(fast)
+    assert "fast mode (directions seed 7)" in report.markdown(fast)
+    assert "<dt>directions seed</dt><dd>7</dd>" in report_html.render(fast)
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(cli.render(fast, "junit")).iter("property")}
+    assert props["mode"] == "fast" and props["directions_seed"] == "7"
+    for fmt in ("text", "markdown", "html", "junit"):  # and a full run does not pretend to have them
+        assert "directions" not in cli.render(passing, fmt).replace("complex_step_directional", "")

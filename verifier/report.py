@@ -183,9 +183,16 @@ def text(result) -> str:
     return check_text(result)
 
 
+def mode_words(r: CheckResult) -> str:
+    """", fast mode (directions seed S)" for a fast-mode run, else "": what replays its directions."""
+    if r.mode != "fast":
+        return ""
+    return f", fast mode (directions seed {r.extra.get('directions_seed', r.seed)})"
+
+
 def check_text(r: CheckResult, fmt="simple") -> str:
     dtype = f", judged to {r.dtype} accuracy" if r.dtype else ""
-    head = (f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}, "
+    head = (f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}{mode_words(r)}, "
             f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)")
     parts = [head]
     for f in r.failures:
@@ -252,7 +259,7 @@ def markdown(result) -> str:
     else:
         command = "gate" if r.extra.get("gate") else "check"
         parts = [f"## backprop-verify {command}: **{r.verdict.upper()}** {_code(r.implementation)}", "",
-                 f"{r.examples} cases, seed {r.seed}, dtype {r.dtype or 'n/a'}, references {refs}, "
+                 f"{r.examples} cases, seed {r.seed}{mode_words(r)}, dtype {r.dtype or 'n/a'}, references {refs}, "
                  f"{len(r.failures)} failure(s), {r.seconds:.1f} s"]
         note = (r.extra.get("gate") or {}).get("note")
         parts += ["", note] if note else []

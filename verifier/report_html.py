@@ -218,8 +218,9 @@ def _body(result) -> str:
                  _table(report.PAIR_HEADERS, report.pair_rows(r.pairs), "agreement per pair of references")]
         failures = r.failures[:10]
     else:
+        fast = {"mode": "fast", "directions seed": r.extra.get("directions_seed", r.seed)} if r.mode == "fast" else {}
         parts = [_summary(f"<code>{_e(r.implementation)}</code>", r.verdict,
-                          {**facts, "dtype": r.dtype or "n/a", "failures": len(r.failures)})]
+                          {**facts, **fast, "dtype": r.dtype or "n/a", "failures": len(r.failures)})]
         failures = r.failures
     parts += [_failure(f, n, case) for n, f in enumerate(failures, start=1)]
     if getattr(r, "tensors", None):

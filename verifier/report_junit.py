@@ -53,6 +53,8 @@ def _check(root, r):
     gate = r.extra.get("gate") or {}
     properties = {"verdict": r.verdict, "seed": r.seed, "examples": r.examples, "dtype": r.dtype or "",
                   "references": ",".join(r.references), "mode": r.mode}
+    if r.mode == "fast":
+        properties["directions_seed"] = r.extra.get("directions_seed", r.seed)
     if gate.get("baseline"):
         properties["baseline"] = gate["baseline"]
     suite = _suite(root, f"backprop-verify {'gate' if gate else 'check'} {r.implementation}", properties,
