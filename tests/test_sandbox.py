@@ -220,7 +220,21 @@ def test_exception_detail_names_the_users_line(tmp_path):
         out = box.gradients(params, X, T, EVIL)
     assert out.kind == "exception"
     assert "impl.py:" in out.detail and "np.dot(X, np.ones(7))" in out.detail
-    assert "_child.py" not in out.detail
+    assert "_child" not in out.detail  # none of the child's own files: _child.py, _child_*.py
+
+
+def test_import_error_in_a_users_helper_names_the_helper_not_the_child(tmp_path):
+    # as root the helper may be served from memory by the child's setup (a directory the
+    # dropped uid cannot list): its frames must still not appear
+    (tmp_path / "bpv_helper_raises.py").write_text("x = 1\nraise KeyError('from the helper')\n")
+    path = tmp_path / "uses_helper.py"
+    path.write_text("import bpv_helper_raises\n\ndef gradients(params, X, T, spec):\n    return []\n")
+    with Sandbox(str(path), timeout=5) as box:
+        with pytest.raises(ImplementationError) as info:
+            box.describe()
+    text = str(info.value)
+    assert "KeyError: 'from the helper'" in text and "bpv_helper_raises.py:2" in text, text
+    assert "_child" not in text, text
 
 
 def test_output_flood_is_capped_and_stopped(tmp_path):

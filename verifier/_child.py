@@ -14,10 +14,10 @@ The child reads requests from REQ_FD (a socket it can only read) and writes repl
 (a pipe); its stdout and stderr are a third pipe that the parent drains and caps, so printing
 cannot corrupt the protocol.
 
-When started by root, "init" drops to an unprivileged uid after importing numpy. The Python
-installation may then be unreadable to that uid (e.g. under root's home), so every import
-directory is opened first and imported through /proc/self/fd/N, and the sources of a user
-directory the new uid cannot list are read beforehand and imported from memory.
+Its two siblings are loaded by path at start, before any user code, while the child may still
+be privileged: `_child_setup.py` (import path, limits, the privilege drop of "init") and
+`_child_values.py` (the spec handed to the user, the user's return value read back as arrays,
+exception texts; also used in-process by the Python API).
 
 Requests ("op"): "init" (limits, privileges, import path), "load" (import the user's module,
 answer with its optional attributes), "call" (run gradients or train_step on the arrays sent).
@@ -26,20 +26,15 @@ frames even when the user's code has monkeypatched numpy, but the parent never r
 """
 
 import base64
-import collections
-import ctypes
 import faulthandler
 import importlib
-import importlib.abc
 import importlib.util
 import json
 import linecache
 import os
-import resource
 import struct
 import sys
 import time
-import traceback
 import types
 
 import numpy as np
@@ -52,24 +47,28 @@ _HEAD = struct.Struct(">4sI")
 _THIS_FILE = os.path.abspath(__file__)
 
 # References captured before any user code runs, so that a user monkeypatching numpy
-# (np.asarray = ..., np.lib.format.write_array = ...) does not change how replies are built.
-_asarray = np.asarray
+# (np.frombuffer = ..., np.lib.format.write_array = ...) does not change how replies are built.
 _frombuffer = np.frombuffer
-_ndarray = np.ndarray
 _np_dtype = np.dtype
-_generic = np.generic
 _json_dumps = json.dumps
 _json_loads = json.loads
 _perf_counter = time.perf_counter
-_extract_frames = traceback.StackSummary.extract
-_walk_tb = traceback.walk_tb
-_format_exc_only = traceback.format_exception_only
-_os_read = os.read
 _os_readv = os.readv
 _os_write = os.write
 
-_NUMERIC_KINDS = "biufc"
-_FD_PREFIXES = []  # (fd path, original path) pairs, to show real paths in tracebacks
+
+def _sibling(name):
+    """A module of this directory, loaded by path: run with -I the child has no sys.path entry
+    for it, and importing it through the `verifier` package would import the harness."""
+    path = os.path.join(os.path.dirname(_THIS_FILE), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"bpv{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+setup = _sibling("_child_setup")
+values = _sibling("_child_values")
 
 
 # ---------------------------------------------------------------- framing
@@ -120,320 +119,6 @@ def _send(fd, header, arrays=()):
             _write_all(fd, a)
 
 
-# ---------------------------------------------------------------- what the user gets
-
-
-class Spec(collections.abc.Mapping):
-    """The network spec handed to the user: attributes `.sizes`, `.activations`, `.loss`
-    (plus any extra field the harness sends), read-only, and also readable as a mapping."""
-
-    __slots__ = ("_fields",)
-
-    def __init__(self, fields):
-        object.__setattr__(self, "_fields", dict(fields))
-
-    def __getattr__(self, name):
-        try:
-            return object.__getattribute__(self, "_fields")[name]
-        except KeyError:
-            raise AttributeError(f"spec has no field {name!r}") from None
-
-    def __setattr__(self, name, value):
-        raise AttributeError("spec is read-only")
-
-    def __delattr__(self, name):
-        raise AttributeError("spec is read-only")
-
-    def __getitem__(self, key):
-        return self._fields[key]
-
-    def __iter__(self):
-        return iter(self._fields)
-
-    def __len__(self):
-        return len(self._fields)
-
-    def __repr__(self):
-        inner = ", ".join(f"{k}={v!r}" for k, v in self._fields.items())
-        return f"Spec({inner})"
-
-
-def _make_spec(raw):
-    fields = dict(raw)
-    fields["sizes"] = tuple(int(s) for s in raw.get("sizes", ()))
-    fields["activations"] = tuple(str(a) for a in raw.get("activations", ()))
-    fields["loss"] = str(raw.get("loss", ""))
-    return Spec(fields)
-
-
-# ---------------------------------------------------------------- describing failures
-
-
-def _show_path(filename):
-    for fdpath, original in _FD_PREFIXES:
-        if filename == fdpath or filename.startswith(fdpath + "/"):
-            filename = original + filename[len(fdpath):]
-            break
-    base = os.path.basename(filename)
-    if base == "__init__.py":
-        base = os.path.join(os.path.basename(os.path.dirname(filename)), base)
-    return base
-
-
-def _exception_text(exc, frames=3):
-    """'Type: message' and the last few frames of the user's code, innermost last."""
-    try:
-        msg = "".join(_format_exc_only(type(exc), exc)).strip()
-    except BaseException:  # an exception whose __str__ itself fails
-        try:
-            msg = type(exc).__name__ + ": <message could not be shown>"
-        except BaseException:
-            msg = "<exception could not be shown>"
-    if len(msg) > 2000:
-        msg = msg[:2000] + " ..."
-    lines = [msg]
-    try:
-        last = collections.deque(maxlen=12)
-        for frame, lineno in _walk_tb(exc.__traceback__):
-            filename = frame.f_code.co_filename
-            if os.path.abspath(filename) != _THIS_FILE and not filename.startswith("<frozen"):
-                last.append((frame, lineno))
-        summary = _extract_frames(iter(last), lookup_lines=True)
-        for fs in list(summary)[-frames:]:
-            code = (fs.line or "").strip()
-            if len(code) > 160:
-                code = code[:160] + " ..."
-            where = f"  {_show_path(fs.filename)}:{fs.lineno} in {fs.name}"
-            lines.append(f"{where}: {code}" if code else where)
-    except BaseException:
-        pass
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- setting up the process
-
-
-def _remap_to_fds(paths):
-    """Open every import directory now, and import through /proc/self/fd/N afterwards.
-
-    After dropping privileges the Python installation may sit in a directory the new user
-    cannot traverse (e.g. under root's home); a directory opened before the drop can still be
-    read below itself. Already-imported packages get their __path__ rewritten the same way,
-    so lazily imported submodules keep working."""
-    mapping = {}
-    new_paths = []
-    for p in paths:
-        try:
-            fd = os.open(p, os.O_RDONLY)
-        except OSError:
-            new_paths.append(p)
-            continue
-        fdpath = f"/proc/self/fd/{fd}"
-        mapping[p] = fdpath
-        new_paths.append(fdpath)
-        _FD_PREFIXES.append((fdpath, p))
-    if not os.path.isdir("/proc/self/fd"):
-        return paths
-    prefixes = sorted(mapping, key=len, reverse=True)
-    for mod in list(sys.modules.values()):
-        pkg_path = getattr(mod, "__path__", None)
-        if not isinstance(pkg_path, list):
-            continue
-        for i, q in enumerate(pkg_path):
-            for p in prefixes:
-                if isinstance(q, str) and q.startswith(p + os.sep):
-                    pkg_path[i] = mapping[p] + q[len(p):]
-                    break
-    return new_paths
-
-
-class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves modules whose sources were read before the privilege drop.
-
-    Used only for directories the unprivileged user cannot list (e.g. a user's file in a
-    directory only root may read): their .py files and packages are read, never run, while
-    the child is still privileged, and imported from memory afterwards."""
-
-    MAX_FILES = 2000
-    MAX_BYTES = 64 * 2**20
-
-    def __init__(self):
-        self.sources = {}  # module name -> (filename, source bytes, is_package)
-        self.files = 0
-        self.bytes = 0
-
-    def find_spec(self, fullname, path=None, target=None):
-        entry = self.sources.get(fullname)
-        if entry is None:
-            return None
-        filename, _source, is_package = entry
-        spec = importlib.util.spec_from_loader(fullname, self, origin=filename,
-                                               is_package=is_package)
-        spec.has_location = True
-        if is_package:
-            spec.submodule_search_locations = [os.path.dirname(filename)]
-        return spec
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        filename, source, _ = self.sources[module.__spec__.name]
-        module.__file__ = filename
-        exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
-
-    def _read(self, name, filename, is_package):
-        try:
-            size = os.stat(filename).st_size
-            if self.files >= self.MAX_FILES or self.bytes + size > self.MAX_BYTES:
-                return False
-            with open(filename, "rb") as f:
-                source = f.read(size + 1)
-        except OSError:
-            return False
-        self.files += 1
-        self.bytes += len(source)
-        self.sources.setdefault(name, (filename, source, is_package))
-        try:
-            text = source.decode("utf-8", errors="replace")
-            linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        except Exception:
-            pass
-        return True
-
-    def add_dir(self, directory, prefix="", depth=0):
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError:
-            return
-        for n in names:
-            full = os.path.join(directory, n)
-            if n.endswith(".py") and n[:-3].isidentifier() and n != "__init__.py":
-                self._read(prefix + n[:-3], full, False)
-            elif depth < 4 and n.isidentifier() \
-                    and os.path.isfile(os.path.join(full, "__init__.py")):
-                if self._read(prefix + n, os.path.join(full, "__init__.py"), True):
-                    self.add_dir(full, prefix + n + ".", depth + 1)
-
-
-def _others_can_list(directory):
-    try:
-        return os.stat(directory).st_mode & 0o005 == 0o005
-    except OSError:
-        return True  # nothing there to read anyway
-
-
-def _preload_unlistable(header, paths):
-    """A _SourceFinder for the user's directory if the unprivileged user could not list it."""
-    finder = _SourceFinder()
-    impl = header.get("impl") or {}
-    dirs = []
-    if impl.get("kind") == "file" and impl.get("dir"):
-        dirs.append(impl["dir"])
-    elif impl.get("kind") == "module":
-        top = str(impl.get("name", "")).split(".")[0]
-        for p in paths:
-            pkg = os.path.join(p, top)
-            if os.path.isfile(pkg + ".py") or os.path.isfile(os.path.join(pkg, "__init__.py")):
-                dirs.append(p)
-                if os.path.isdir(pkg) and not _others_can_list(pkg):
-                    finder.add_dir(p)
-                break
-    for d in dirs:
-        if not _others_can_list(d):
-            finder.add_dir(d)
-    return finder if finder.sources else None
-
-
-def _prctl(option, arg):
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _vm_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) // 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _init(header):
-    notes = []
-    isolation = {"uid": os.getuid(), "dropped_privileges": False}
-    workdir = header.get("workdir")
-    if workdir:
-        os.chdir(workdir)
-    paths = [str(p) for p in header.get("sys_path", [])]
-    drop = header.get("drop") and os.geteuid() == 0
-    finder = None
-    if drop:
-        finder = _preload_unlistable(header, paths)
-        paths = _remap_to_fds(paths)
-    sys.path[:] = paths
-    sys.path_importer_cache.clear()
-    importlib.invalidate_caches()
-
-    limits = {
-        "RLIMIT_CORE": 0,
-        "RLIMIT_FSIZE": int(header.get("fsize_mb", 64)) * 2**20,
-        "RLIMIT_NPROC": 0,  # no fork, no threads (enforced for non-root users only)
-    }
-    memory_mb = header.get("memory_mb")
-    if memory_mb:
-        used = _vm_mb()
-        if used and used * 1.2 > memory_mb:
-            notes.append(f"memory_mb={memory_mb} is below what Python and numpy already use "
-                         f"({used} MB of address space)")
-            isolation["fatal"] = True
-        limits["RLIMIT_AS"] = int(memory_mb) * 2**20
-    for name, value in limits.items():
-        try:
-            resource.setrlimit(getattr(resource, name), (value, value))
-            isolation[name] = value
-        except (ValueError, OSError, AttributeError) as exc:
-            notes.append(f"{name} not set: {exc}")
-
-    if drop:
-        uid = int(header["uid"])
-        for candidate in (uid, 65534):
-            try:
-                os.setgroups([])
-                os.setresgid(candidate, candidate, candidate)
-                os.setresuid(candidate, candidate, candidate)
-            except OSError as exc:
-                notes.append(f"could not switch to uid {candidate}: {exc}")
-                continue
-            isolation["dropped_privileges"] = True
-            isolation["uid"] = candidate
-            break
-        if isolation["dropped_privileges"]:
-            try:
-                os.setuid(0)
-                isolation["dropped_privileges"] = False
-                notes.append("privileges could be regained; running as root")
-            except OSError:
-                pass
-    elif os.geteuid() != 0:
-        notes.append("privileges not dropped (the harness is not root): the implementation "
-                     "runs as the harness's user")
-    if finder is not None:
-        sys.meta_path.append(finder)
-        isolation["preloaded_sources"] = finder.files
-    if not _prctl(38, 1):  # PR_SET_NO_NEW_PRIVS: no setuid binaries from here on
-        notes.append("PR_SET_NO_NEW_PRIVS not set")
-    # PR_SET_PDEATHSIG (cleared by a uid change, so set after it): die with the harness.
-    if _prctl(1, 9) and os.getppid() != header.get("ppid"):
-        os._exit(0)
-    isolation["notes"] = notes
-    return isolation
-
 
 # ---------------------------------------------------------------- loading the user's module
 
@@ -464,115 +149,9 @@ def _load(impl):
     return module
 
 
-def _names(value, attr):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    try:
-        items = list(value)
-    except TypeError:
-        raise TypeError(f"{attr} must be a tuple of names such as (\"sigmoid\", \"tanh\"), "
-                        f"got {type(value).__name__}") from None
-    if not all(isinstance(v, str) for v in items):
-        raise TypeError(f"{attr} must contain names (str) only, got {items!r:.200}")
-    return items
-
-
-def _describe(module):
-    layout = getattr(module, "LAYOUT", None)
-    if layout is not None and not isinstance(layout, str):
-        raise TypeError(f"LAYOUT must be a string such as \"in_out\", got {type(layout).__name__}")
-    return {
-        "SUPPORTED_ACTIVATIONS": _names(getattr(module, "SUPPORTED_ACTIVATIONS", None),
-                                        "SUPPORTED_ACTIVATIONS"),
-        "SUPPORTED_LOSSES": _names(getattr(module, "SUPPORTED_LOSSES", None), "SUPPORTED_LOSSES"),
-        "LAYOUT": layout,
-        "has_gradients": callable(getattr(module, "gradients", None)),
-        "has_train_step": callable(getattr(module, "train_step", None)),
-    }
 
 
 # ---------------------------------------------------------------- one call
-
-
-class _BadOutput(Exception):
-    pass
-
-
-def _type_name(obj):
-    try:
-        return type(obj).__name__
-    except BaseException:
-        return "?"
-
-
-def _to_array(obj, what):
-    try:
-        arr = _asarray(obj)
-    except BaseException as exc:
-        raise _BadOutput(f"{what}: expected a numeric array, got {_type_name(obj)} that numpy "
-                         f"cannot convert ({_exception_text(exc, frames=0)})") from None
-    if not isinstance(arr, _ndarray):
-        raise _BadOutput(f"{what}: expected a numeric array, got {_type_name(obj)}")
-    if arr.dtype.kind not in _NUMERIC_KINDS or arr.dtype.fields is not None:
-        raise _BadOutput(f"{what}: expected a numeric array, got {_type_name(obj)} "
-                         f"(as an array: dtype {arr.dtype})")
-    if not arr.flags.c_contiguous:
-        arr = arr.copy(order="C")
-    return arr
-
-
-def _is_scalar(obj):
-    if isinstance(obj, bool):
-        return False
-    if isinstance(obj, (int, float, _generic)):
-        return True
-    if isinstance(obj, _ndarray):
-        return obj.size == 1
-    return hasattr(obj, "__array__") and getattr(obj, "size", None) == 1 \
-        and not isinstance(obj, (list, tuple))
-
-
-def _convert(result, nlayers, what):
-    """(loss or None, [W1, b1, ..., WL, bL] as arrays) from what the user returned."""
-    loss = None
-    if isinstance(result, (tuple, list)) and len(result) == 2 and _is_scalar(result[0]) \
-            and isinstance(result[1], (tuple, list)):
-        try:
-            loss_arr = _asarray(result[0])
-            if loss_arr.dtype.kind not in "biuf":
-                raise TypeError(str(loss_arr.dtype))
-            loss = float(loss_arr.reshape(-1)[0])
-        except BaseException:
-            raise _BadOutput(f"the loss value: expected a real number, got "
-                             f"{_type_name(result[0])}") from None
-        result = result[1]
-    if what == "gradients":
-        expected = f"a list of {nlayers} (dW, db) pairs, one per layer, or (loss, that list)"
-        names = ("dW", "db")
-    else:
-        expected = f"a list of {nlayers} new (W, b) pairs, one per layer"
-        names = ("W", "b")
-    if not isinstance(result, (tuple, list)):
-        raise _BadOutput(f"expected {expected}; got {_type_name(result)}")
-    if len(result) != nlayers:
-        raise _BadOutput(f"expected {expected}; got a {_type_name(result)} of "
-                         f"{len(result)} item(s)")
-    arrays = []
-    for layer, pair in enumerate(result, start=1):
-        if isinstance(pair, dict):
-            keys = [k for k in (("dW", "db"), ("W", "b")) if all(x in pair for x in k)]
-            if keys:
-                pair = (pair[keys[0][0]], pair[keys[0][1]])
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            got = _type_name(pair)
-            if isinstance(pair, (tuple, list)):
-                got += f" of {len(pair)} item(s)"
-            raise _BadOutput(f"layer {layer}: expected a ({names[0]}, {names[1]}) pair, got {got}")
-        for name, obj in zip(names, pair):
-            arrays.append(_to_array(obj, f"layer {layer} {name}"))
-    return loss, arrays
 
 
 def _call(header, arrays):
@@ -601,7 +180,7 @@ def _call(header, arrays):
     params_items = list(params)
     X = inputs[2 * nlayers][1]
     T = inputs[2 * nlayers + 1][1]
-    spec = _make_spec(header.get("spec", {}))
+    spec = values.make_spec(header.get("spec", {}))
     args = (params, X, T, spec) if fn_name == "gradients" else \
         (params, X, T, spec, float(header["lr"]))
 
@@ -610,14 +189,14 @@ def _call(header, arrays):
     try:
         result = fn(*args)
     except SystemExit as exc:
-        where = _exception_text(exc).partition("\n")[2]
+        where = values.exception_text(exc).partition("\n")[2]
         reply.update(kind="exited", detail=f"{fn_name} called sys.exit({exc.code!r})"
                      + ("\n" + where if where else ""))
     except MemoryError as exc:
-        reply.update(kind="exception", detail=_exception_text(exc)
+        reply.update(kind="exception", detail=values.exception_text(exc)
                      + f"\n  (the sandbox's memory limit is {header.get('memory_mb')} MB)")
     except BaseException as exc:
-        reply.update(kind="exception", detail=_exception_text(exc))
+        reply.update(kind="exception", detail=values.exception_text(exc))
     reply["seconds"] = _perf_counter() - t0
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -641,21 +220,21 @@ def _call(header, arrays):
     out = []
     if reply["kind"] == "ok":
         try:
-            loss, out = _convert(result, nlayers, fn_name)
+            loss, out = values.convert(result, nlayers, fn_name)
             reply["loss"] = loss
             nbytes = sum(a.nbytes for a in out)
             cap = int(header["reply_cap"])
             if nbytes > cap:
-                raise _BadOutput(f"returned {nbytes} bytes of arrays, more than the "
-                                 f"{cap}-byte limit for a network of this size (shapes "
-                                 f"{[list(a.shape) for a in out][:6]})")
-        except _BadOutput as exc:
+                raise values.BadOutput(f"returned {nbytes} bytes of arrays, more than the "
+                                       f"{cap}-byte limit for a network of this size (shapes "
+                                       f"{[list(a.shape) for a in out][:6]})")
+        except values.BadOutput as exc:
             reply.update(kind="bad_output", detail=f"{fn_name} returned the wrong kind of "
                          f"value: {exc}")
             out = []
         except BaseException as exc:
             reply.update(kind="bad_output", detail=f"{fn_name}'s return value could not be "
-                         f"read: {_exception_text(exc, frames=1)}")
+                         f"read: {values.exception_text(exc, frames=1)}")
             out = []
     if mutated:
         readable = ", ".join(_readable_input(n) for n in mutated)
@@ -677,6 +256,7 @@ def _readable_input(name):
     return name
 
 
+
 # ---------------------------------------------------------------- main loop
 
 
@@ -693,24 +273,24 @@ def main(argv):
         out = []
         try:
             if op == "init":
-                reply = {"kind": "ready", "isolation": _init(header)}
+                reply = {"kind": "ready", "isolation": setup.init(header, values.FD_PREFIXES)}
             elif op == "load":
                 try:
-                    reply = {"kind": "loaded", "describe": _describe(_load(header["impl"]))}
+                    reply = {"kind": "loaded", "describe": values.describe(_load(header["impl"]))}
                 except SystemExit as exc:
                     reply = {"kind": "load_error", "error": "exited",
                              "detail": f"importing the implementation called sys.exit("
                                        f"{exc.code!r})"}
                 except BaseException as exc:
                     reply = {"kind": "load_error", "error": "exception",
-                             "detail": _exception_text(exc)}
+                             "detail": values.exception_text(exc)}
             elif op == "call":
                 reply, out = _call(header, arrays)
             else:
                 reply = {"kind": "error", "detail": f"unknown request {op!r}"}
         except BaseException as exc:
             reply = {"kind": "error", "detail": "the sandbox child failed: "
-                     + _exception_text(exc, frames=2)}
+                     + values.exception_text(exc, frames=2)}
             out = []
         reply["seq"] = seq
         try:

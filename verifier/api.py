@@ -128,7 +128,7 @@ class InProcess:
         return None
 
     def describe(self):
-        from . import _child
+        from . import _child_values as values
 
         if not callable(self._gradients):
             raise ImplementationError(f"{self.name} defines no function `gradients`: define "
@@ -136,7 +136,7 @@ class InProcess:
         names = {}
         for attr in ("SUPPORTED_ACTIVATIONS", "SUPPORTED_LOSSES"):
             try:
-                names[attr] = _child._names(self._attr(attr), attr)
+                names[attr] = values.attribute_names(self._attr(attr), attr)
             except TypeError as exc:
                 raise ImplementationError(f"{self.name}: {exc}") from None
         layout = self._attr("LAYOUT")
@@ -155,7 +155,7 @@ class InProcess:
         return self._call(self._train_step, "train_step", params, X, T, spec, float(lr))
 
     def _call(self, fn, fn_name, params, X, T, spec, *lr):
-        from . import _child
+        from . import _child_values as values
         from .sandbox import CallOutcome
 
         originals = [a for W, b in params for a in (W, b)] + [X, T]
@@ -164,15 +164,15 @@ class InProcess:
         given = list(user_params)
         t0 = time.perf_counter()
         try:
-            result = fn(user_params, copies[-2], copies[-1], _child._make_spec(spec), *lr)
+            result = fn(user_params, copies[-2], copies[-1], values.make_spec(spec), *lr)
         except SystemExit as exc:
             return CallOutcome("exited", f"{fn_name} called sys.exit({exc.code!r})")
         except Exception as exc:
-            return CallOutcome("exception", _child._exception_text(exc.with_traceback(exc.__traceback__.tb_next)))
+            return CallOutcome("exception", values.exception_text(exc.with_traceback(exc.__traceback__.tb_next)))
         seconds = time.perf_counter() - t0
         try:
-            loss, arrays = _child._convert(result, len(params), fn_name)
-        except _child._BadOutput as exc:
+            loss, arrays = values.convert(result, len(params), fn_name)
+        except values.BadOutput as exc:
             return CallOutcome("bad_output", f"{fn_name} returned the wrong kind of value: {exc}")
         pairs = [(arrays[2 * i], arrays[2 * i + 1]) for i in range(len(params))]
         kind, detail = "ok", ""

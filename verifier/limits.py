@@ -6,7 +6,7 @@ budget per call (the parent reads the child's CPU time from /proc), an address-s
 (RLIMIT_NPROC = 0, enforced by the kernel for non-root users only), the output cap, and, when
 the harness runs as root, a drop to a fresh unprivileged uid (one per child, so that children
 cannot signal each other or system daemons), with no_new_privs set. The child applies the
-resource limits and the drop to itself (`verifier/_child.py`) from the init request built here,
+resource limits and the drop to itself (`verifier/_child_setup.py`) from the init request built here,
 before it imports any user code; the timeout, the CPU budget and the output cap are enforced
 by the harness (verifier/exchange.py), where the child cannot undo them.
 
