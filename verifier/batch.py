@@ -1,8 +1,10 @@
 """`check A.py B.py ... --jobs N`: a whole class of submissions, one report each and a summary.
 
 Each implementation is one job, `run_check` as for a single one, with its own sandbox child.
-With --jobs N > 1 the jobs run in a pool of N worker processes started by forkserver where the
-platform has it, else by spawn (never fork: the parent may already hold JAX's threads). With
+With --jobs N > 1 the jobs run in a pool of N worker processes started by spawn (never fork: the
+parent may already hold JAX's threads). Not forkserver: it costs the same here, but its workers
+are the server's children, so the command's CPU time as the OS accounts it (time, CI job
+statistics) left them out. With
 --jobs 1 they run one after the other in this process, and the JAX programs compiled for the
 first implementation serve the rest.
 
@@ -53,8 +55,7 @@ def run_batch(impls, *, jobs=1, on_done=None, **check_kwargs):
             if progress:
                 progress(done, len(impls))
         return results
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(impls)), mp_context=ctx) as pool:
         futures = {pool.submit(_job, impl, check_kwargs): k for k, impl in enumerate(impls)}
         for future in as_completed(futures):
