@@ -183,11 +183,15 @@ def text(result) -> str:
     return check_text(result)
 
 
+def directions_seed(r: CheckResult):
+    """The seed of a fast-mode run's random directions (what replays them); None in full mode."""
+    return r.extra.get("directions_seed", r.seed) if r.mode == "fast" else None
+
+
 def mode_words(r: CheckResult) -> str:
-    """", fast mode (directions seed S)" for a fast-mode run, else "": what replays its directions."""
-    if r.mode != "fast":
-        return ""
-    return f", fast mode (directions seed {r.extra.get('directions_seed', r.seed)})"
+    """", fast mode (directions seed S)" for a fast-mode run, else ""."""
+    seed = directions_seed(r)
+    return "" if seed is None else f", fast mode (directions seed {seed})"
 
 
 def check_text(r: CheckResult, fmt="simple") -> str:

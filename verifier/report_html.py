@@ -218,7 +218,8 @@ def _body(result) -> str:
                  _table(report.PAIR_HEADERS, report.pair_rows(r.pairs), "agreement per pair of references")]
         failures = r.failures[:10]
     else:
-        fast = {"mode": "fast", "directions seed": r.extra.get("directions_seed", r.seed)} if r.mode == "fast" else {}
+        seed = report.directions_seed(r)
+        fast = {} if seed is None else {"mode": "fast", "directions seed": seed}
         parts = [_summary(f"<code>{_e(r.implementation)}</code>", r.verdict,
                           {**facts, **fast, "dtype": r.dtype or "n/a", "failures": len(r.failures)})]
         failures = r.failures

@@ -53,8 +53,9 @@ def _check(root, r):
     gate = r.extra.get("gate") or {}
     properties = {"verdict": r.verdict, "seed": r.seed, "examples": r.examples, "dtype": r.dtype or "",
                   "references": ",".join(r.references), "mode": r.mode}
-    if r.mode == "fast":
-        properties["directions_seed"] = r.extra.get("directions_seed", r.seed)
+    seed = report.directions_seed(r)
+    if seed is not None:
+        properties["directions_seed"] = seed
     if gate.get("baseline"):
         properties["baseline"] = gate["baseline"]
     suite = _suite(root, f"backprop-verify {'gate' if gate else 'check'} {r.implementation}", properties,
