@@ -4,7 +4,7 @@
 
 Over N generated cases (every regime: integers with exact relu kinks, normal, saturated, tiny)
 this judges, in-process (no sandbox, for speed), the gradients and loss values of several
-CORRECT implementations with `verifier.check.judge_gradients`, the very judgement `check`
+CORRECT implementations with `verifier.judge.full.judge_gradients`, the very judgement `check`
 applies, and counts every case where a correct implementation gets any failure row (a false
 positive). Then the detection ladder: one entry of the float64 delta-rule gradient is
 multiplied by (1 + rel) for rel = 1e-2 .. 1e-9 and the judge must catch it.
@@ -35,7 +35,8 @@ from hypothesis import strategies as st  # noqa: E402
 from reference_impls import delta_rule  # noqa: E402
 from reference_impls.model import FUSED  # noqa: E402
 from verifier import strategies  # noqa: E402
-from verifier.check import Oracle, judge_gradients  # noqa: E402
+from verifier.judge.full import judge_gradients  # noqa: E402
+from verifier.judge.oracle import Oracle  # noqa: E402
 from verifier.errors import ReferenceDisagreement  # noqa: E402
 from verifier.records import NetworkSpec  # noqa: E402
 
@@ -262,7 +263,7 @@ def _caught(case, oracle, grads, l, p, idx, rel):
 
 def run_case(draw, impls, rng, oracles=None, ladder=True):
     """Everything measured on one case: a dict of results (see `Tally.add`). `oracles` None:
-    the references `check --mode full` uses on this case (verifier.references.full_oracles)."""
+    the references `check --mode full` uses on this case (verifier.judge.references.full_oracles)."""
     case = strategies.case_from_draw(*draw)
     res = {"draw": draw, "fp": {}, "ran": [], "ladder": {}, "harness_error": None}
     try:
@@ -400,9 +401,9 @@ def render(t, args, seconds, oracles):
         f"{os.cpu_count()} cores" + (f", load average {load[0]:.2f} at the end" if load else "")
         + (" (other jobs were sharing the machine)" if load and load[0] > (os.cpu_count() or 1) else "")
         + f"; Python {platform.python_version()}, numpy {np.__version__}.  ",
-        (f"Oracle: `verifier.check.Oracle(case, oracles={tuple(oracles)!r})`." if oracles is not None else
-         "Oracle: `verifier.check.Oracle(case)`, exactly the references `check --mode full` uses on each "
-         "case (`verifier.references.full_oracles`: the delta rule and the complex step, and JAX "
+        (f"Oracle: `verifier.judge.oracle.Oracle(case, oracles={tuple(oracles)!r})`." if oracles is not None else
+         "Oracle: `verifier.judge.oracle.Oracle(case)`, exactly the references `check --mode full` uses on each "
+         "case (`verifier.judge.references.full_oracles`: the delta rule and the complex step, and JAX "
          "reverse mode on networks of its smallest shape bucket), cross-checked entry by entry and by loss "
          "value before anything is judged; the gradients judged against are the delta rule's."),
         "",
@@ -410,7 +411,7 @@ def render(t, args, seconds, oracles):
         f"{len(t.harness_errors)} of {t.n} cases." + "".join(
             f"\n- `{repro(d)}`: {m}" for d, m in t.harness_errors[:5]),
         "",
-        "Judgement: `verifier.check.judge_gradients(case, oracle, grads, loss)`, the judgement `check` "
+        "Judgement: `verifier.judge.full.judge_gradients(case, oracle, grads, loss)`, the judgement `check` "
         "applies to each call's result (gradients and, here, the returned loss value too), run "
         "in-process instead of in the sandbox. The error model's tolerances are computed once per "
         "case and dtype and reused (`CachedOracle`); they are the same numbers.",

@@ -89,16 +89,22 @@ def project_rows(case, repeats, scratch):
     "The check itself" is check_case with the subject's sandbox child already running (one child
     serves every case of a run); run_check(case=...) adds the child's start and, on a failure,
     the diagnosis."""
-    from verifier.check import Oracle, _to_user, check_case, judge_gradients, run_check, spec_dict
-    from verifier.references import full_oracles
+    from verifier.casefile import spec_dict
+    from verifier.judge.full import judge_gradients
+    from verifier.judge.oracle import Oracle
+    from verifier.judge.references import full_oracles
+    from verifier.records import RunConfig
+    from verifier.run.check import check_case, run_check, to_user
     from verifier.sandbox import Sandbox
+
+    full, fast = RunConfig(mode="full"), RunConfig(mode="fast", seed=0)
 
     def verdict(failures):
         return "fail" if failures else "pass"
 
     def with_jax(box):
         oracle = Oracle(case, (*full_oracles(case), "jax_reverse"))
-        out = box.gradients(_to_user(case.params, None), case.X, case.T, spec_dict(case.spec))
+        out = box.gradients(to_user(case.params, None), case.X, case.T, spec_dict(case.spec))
         return verdict(judge_gradients(case, oracle, out.grads, out.loss)[0])
 
     def once(fn):
@@ -112,13 +118,13 @@ def project_rows(case, repeats, scratch):
         with Sandbox(str(path)) as box:
             info = box.describe()
             if subject == "correct":  # first of the process, then first of JAX's bucket
-                rows[COLD] = once(lambda: verdict(check_case(box, info, case, "full")[0]))
+                rows[COLD] = once(lambda: verdict(check_case(box, info, case, full)[0]))
                 rows[JAX_COLD] = once(lambda: with_jax(box))
             rows.setdefault("full", {})[subject] = timed(
-                lambda: verdict(check_case(box, info, case, "full")[0]), repeats)
+                lambda: verdict(check_case(box, info, case, full)[0]), repeats)
             rows.setdefault(JAX, {})[subject] = timed(lambda: with_jax(box), repeats)
             rows.setdefault("fast", {})[subject] = timed(
-                lambda: verdict(check_case(box, info, case, "fast", 0)[0]), repeats)
+                lambda: verdict(check_case(box, info, case, fast)[0]), repeats)
     for mode in ("full", "fast"):
         rows[f"run_check(case=...) --mode {mode}"] = {s: timed(
             lambda: run_check(str(path), case=case, mode=mode, cases_dir=scratch).verdict, repeats)

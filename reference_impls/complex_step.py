@@ -44,7 +44,7 @@ import numpy as np
 
 from . import model
 
-__all__ = ["CSResult", "gradients", "gradients_with_flags"]
+__all__ = ["CSResult", "carry", "gradients", "gradients_with_flags", "output_gradient", "slopes"]
 
 H = 2.0**-100  # a power of two: Im/H is exact, and H^2 vanishes against any O(1) value
 CHUNK_BYTES = 8 * 2**20  # one stack array; measured fastest (temporaries stay in the heap)
@@ -84,10 +84,9 @@ def gradients_with_flags(params, X, T, spec) -> CSResult:
         Z, A = model.forward(params, X, spec)
         J = float(model.loss_from_output(Z[-1], A[-1], T, spec))
         L, acts = len(params), [None] + [model.ACTIVATIONS[a] for a in spec.activations]
-        slope = [None] + [np.imag(acts[l].h(Z[l] + 1j * H)) / H for l in range(1, L)]
         zero = [None] + [Z[l] == 0 if acts[l].kink and np.any(Z[l] == 0) else None
                          for l in range(1, L + 1)]
-        net = _Net(list(params), Z, A, slope, zero, _output_gradient(Z[L], T, spec))
+        net = _Net(list(params), Z, A, slopes(Z, spec), zero, output_gradient(Z[L], T, spec))
         grads, kinks = [], []
         for l in range(1, L + 1):
             g, k = _layer(net, l)
@@ -96,7 +95,31 @@ def gradients_with_flags(params, X, T, spec) -> CSResult:
         return CSResult(J, grads, kinks)
 
 
-def _output_gradient(ZL, T, spec):
+def slopes(Z, spec):
+    """[None, s_1, ..., s_{L-1}]: s_l = Im h_l(Z[l] + iH) / H, the complex step of each hidden
+    activation at the clean pre-activations (Z[0] and Z[L] need none)."""
+    return [None] + [np.imag(model.ACTIVATIONS[spec.activations[l - 1]].h(Z[l] + 1j * H)) / H
+                     for l in range(1, len(spec.activations))]
+
+
+def carry(params, slope, l, tZ, zero=None):
+    """Tangents of Z[l], a stack (E, B, n_l), carried to Z[L]: t_Z[m+1] = (s_m * t_Z[m]) W[m+1]^T.
+
+    With `zero` (per layer, Z[m] == 0 at kinked units, or None), also (E, B) flags: whether the
+    tangent moves a kinked pre-activation sitting exactly at 0 in Z[l..L]."""
+    L = len(params)
+    touch = None if zero is None else np.zeros(tZ.shape[:2], bool)
+    for m in range(l, L):
+        if zero is not None and zero[m] is not None:
+            touch |= _touches(zero[m], tZ)
+        W = params[m][0]
+        tZ = ((tZ * slope[m]).reshape(-1, W.shape[1]) @ W.T).reshape(tZ.shape[0], -1, W.shape[0])
+    if zero is not None and zero[L] is not None:
+        touch |= _touches(zero[L], tZ)
+    return tZ, touch
+
+
+def output_gradient(ZL, T, spec):
     """G = dJ/dZ[L]: one complex step of model.loss_from_output per output entry."""
     h_out = model.ACTIVATIONS[spec.activations[-1]].h
     Zc, G = ZL.astype(complex), np.empty_like(ZL)
@@ -129,21 +152,14 @@ def _units(net, l, j):
     Rows never mix before the loss, so one tangent per unit (Z[l][:, j_e] + iH in every row)
     gives every row's step at once; the tangent t = Im / H is carried forward and each row
     contracted with G."""
-    L = len(net.params)
     zero = net.zero[l]
     touch = zero[:, j].T.copy() if zero is not None else np.zeros((len(j), len(net.A[0])), bool)
-    if l == L:
+    if l == len(net.params):
         return net.G[:, j].T, touch
+    # the step of Z[l][:, j] is e_j in every row; its tangent at Z[l+1] is s_l[:, j] W[l+1][:, j]
     tZ = net.slope[l][:, j].T[:, :, None] * net.params[l][0][:, j].T[:, None, :]
-    for m in range(l + 1, L):
-        if net.zero[m] is not None:
-            touch |= _touches(net.zero[m], tZ)
-        W = net.params[m][0]
-        tZ *= net.slope[m]
-        tZ = (tZ.reshape(-1, W.shape[1]) @ W.T).reshape(len(j), -1, W.shape[0])
-    if net.zero[L] is not None:
-        touch |= _touches(net.zero[L], tZ)
-    return np.einsum("ebk,bk->eb", tZ, net.G), touch
+    tZ, moved = carry(net.params, net.slope, l + 1, tZ, net.zero)
+    return np.einsum("ebk,bk->eb", tZ, net.G), touch | moved
 
 
 def _touches(zero, tZ):

@@ -26,14 +26,23 @@ def output_delta(Z, A, T, spec):
     return dJdY * model.ACTIVATIONS[out].dh(Z[-1])
 
 
-def backward(params, Z, A, delta, spec):
-    """Propagate delta = dJ/dZ[L] back through the layers; return [(dW1, db1), ...]."""
+def h_prime(spec, l, Zl):
+    """h'_l(Z[l]), the model's derivative of layer l's activation (l is 1-based)."""
+    return model.ACTIVATIONS[spec.activations[l - 1]].dh(Zl)
+
+
+def backward(params, Z, A, delta, spec, dh=None):
+    """Propagate delta = dJ/dZ[L] back through the layers; return [(dW1, db1), ...].
+
+    `dh(spec, l, Z[l])` is the hidden layers' h' (default `h_prime`): the diagnosis simulates a
+    known bug (h' missing, h' taken at A) by passing another one, never by a copy of this loop."""
+    dh = dh or h_prime
     grads = [None] * len(params)
     for l in range(len(params), 0, -1):
         W, _ = params[l - 1]
         grads[l - 1] = (delta.T @ A[l - 1], delta.sum(axis=0))
         if l > 1:
-            delta = (delta @ W) * model.ACTIVATIONS[spec.activations[l - 2]].dh(Z[l - 1])
+            delta = (delta @ W) * dh(spec, l - 1, Z[l - 1])
     return grads
 
 

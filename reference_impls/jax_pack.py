@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import model
+
 __all__ = ["bucket", "chunk_size", "is_smallest", "pack", "unpack", "ACTIVATION_CODES", "LOSSES"]
 
 # Bucket minimums.
@@ -55,7 +57,7 @@ ACTIVATION_CODES = {
     "softplus": 5,
     "softmax": 6,  # output layer only; runs as identity, the loss applies the softmax
 }
-LOSSES = ("sse", "half_sse", "mse", "bce", "softmax_ce")
+LOSSES = model.LOSS_NAMES
 
 # Layer code 6 inside the network: log(1 + e^{-|z|}), the tail of softplus, which the output
 # layer computes for sigmoid + bce so the loss can be formed from the logits.
@@ -63,7 +65,7 @@ _IDENTITY, _SOFTPLUS_TAIL = 0, 6
 
 # Loss kinds (data): the loss plus whether it is computed from the logits (fused). sse,
 # half_sse and mse share one kind, squared error, with its divisor (1, 2, B n_L) as data.
-_SQUARED, _BCE_PLAIN, _BCE_FUSED, _CE_PLAIN, _CE_FUSED = range(5)
+SQUARED, BCE_PLAIN, BCE_FUSED, CE_PLAIN, CE_FUSED = range(5)
 
 
 def _pow2(n):
@@ -92,10 +94,10 @@ def _loss_kind(out, loss):
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     if loss == "bce":
-        return _BCE_FUSED if out == "sigmoid" else _BCE_PLAIN
+        return BCE_FUSED if out == "sigmoid" else BCE_PLAIN
     if loss == "softmax_ce":
-        return _CE_FUSED if out == "softmax" else _CE_PLAIN
-    return _SQUARED
+        return CE_FUSED if out == "softmax" else CE_PLAIN
+    return SQUARED
 
 
 def _validate(params, X, T, spec):
@@ -147,7 +149,7 @@ def _layer_codes(acts, kind, Lp):
     codes[Lp - len(acts) :] = [ACTIVATION_CODES[a] for a in acts]
     if acts[-1] == "softmax":
         codes[-1] = _IDENTITY
-    if kind == _BCE_FUSED:
+    if kind == BCE_FUSED:
         codes[-1] = _SOFTPLUS_TAIL
     return codes
 

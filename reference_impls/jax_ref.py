@@ -39,11 +39,8 @@ import numpy as np
 from jax import lax
 
 from .jax_pack import (
-    _BCE_FUSED,
-    _BCE_PLAIN,
-    _CE_FUSED,
-    _CE_PLAIN,
-    _SQUARED,
+    BCE_PLAIN,
+    CE_PLAIN,
     bucket,
     chunk_size,
     pack as _pack,
@@ -163,8 +160,8 @@ def _padded_loss(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL):
     y = jnp.where(softmax_out == 1, sm, a)
     # The plain (unfused) bce and cross-entropy take logs of y: feed them a safe 1/2 wherever
     # they are masked or not the chosen loss.
-    yb = jnp.where(mask & (kind == _BCE_PLAIN), y, 0.5)
-    yc = jnp.where(mask & (kind == _CE_PLAIN), y, 0.5)
+    yb = jnp.where(mask & (kind == BCE_PLAIN), y, 0.5)
+    yc = jnp.where(mask & (kind == CE_PLAIN), y, 0.5)
     # sigmoid + bce from the logits: t softplus(-z) + (1 - t) softplus(z)
     #   = (max(z, 0) - t z) + log(1 + e^{-|z|}), where a is the output layer's softplus tail;
     # grouped so that nothing cancels when the output saturates.

@@ -127,6 +127,10 @@ ACTIVATIONS = {
     "softplus": Activation(softplus, d_softplus, None),
     "softmax": Activation(softmax, None, None),
 }
+# The names every other module uses, derived from the table above: softmax only at the output.
+OUTPUT_ONLY = ("softmax",)
+HIDDEN_ACTIVATIONS = tuple(n for n in ACTIVATIONS if n not in OUTPUT_ONLY)
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
 
 
 # --- losses over the whole batch: J(Y, T) and dJ/dY, side by side -------------------------
@@ -194,6 +198,15 @@ LOSSES = {
     "bce": Loss(bce, d_bce),
     "softmax_ce": Loss(softmax_ce, d_softmax_ce),
 }
+LOSS_NAMES = tuple(LOSSES)
+# Losses defined for one output activation only (DESIGN section 2); the others fit any output.
+OUTPUT_FOR_LOSS = {"bce": "sigmoid", "softmax_ce": "softmax"}
+
+
+def compatible(output_activation, loss_name):
+    """Whether `loss_name` is defined on an output layer with `output_activation`."""
+    need = OUTPUT_FOR_LOSS.get(loss_name)
+    return need is None or output_activation == need
 
 # Output activation and loss pairs whose J and delta are computed from Z, not from Y: the same
 # functions, in the forms that stay finite when the output saturates.

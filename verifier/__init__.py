@@ -9,15 +9,14 @@
 The public API is `__all__` below, frozen by tests/test_api.py. Names are loaded on first
 use, so `import verifier` stays cheap (no JAX) until a check runs.
 
-`verifier.check` is the function. The module of the same name (verifier/check.py) is
-reached with `from verifier.check import ...`; importing it does not rebind the function.
+The package is laid out by concern: `judge/` (references, tolerances, comparison, diagnosis),
+`sandbox/` (the isolated child), `run/` (the commands' work), `report/` (one module per format),
+`cli/` (one module per command); records, errors, strategies and case files at the top.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 __all__ = [
     "check",
@@ -56,16 +55,3 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Importing the submodule verifier.check would set the package attribute `check` to that
-    module (Python does so for every submodule); keep the public function there instead."""
-
-    def __setattr__(self, name, value):
-        if name == "check" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -11,11 +11,14 @@ from .records import Case, NetworkSpec
 from .strategies import validate_spec
 
 
+def spec_dict(spec: NetworkSpec) -> dict:
+    """A spec as plain data: what the implementation's `spec` is built from, and a case file's head."""
+    return {"sizes": list(spec.sizes), "activations": list(spec.activations), "loss": spec.loss}
+
+
 def summary(case: Case) -> dict:
     """The short description every failure row carries: sizes, activations, loss, batch."""
-    s = case.spec
-    return {"sizes": list(s.sizes), "activations": list(s.activations), "loss": s.loss,
-            "batch": int(case.X.shape[0])}
+    return {**spec_dict(case.spec), "batch": int(case.X.shape[0])}
 
 
 def _num(x):
@@ -30,8 +33,7 @@ def _nested(a):
 
 
 def to_dict(case: Case) -> dict:
-    d = summary(case)
-    del d["batch"]
+    d = spec_dict(case.spec)
     d["params"] = [{"W": _nested(W), "b": _nested(b)} for W, b in case.params]
     d["X"], d["T"] = _nested(case.X), _nested(case.T)
     return d

@@ -35,8 +35,9 @@ def backprop_check(request):
     default_examples = request.config.getoption("backprop_examples")
 
     def run(impl=None, **options):
-        from . import api, report
+        from . import api
         from .errors import VerifierError
+        from .report import render
 
         impl = impl if impl is not None else default_impl
         if impl is None:
@@ -50,7 +51,7 @@ def backprop_check(request):
         except VerifierError as exc:
             pytest.fail(f"backprop-verifier could not check {impl}: {exc}", pytrace=False)
         if result.verdict != "pass":
-            pytest.fail(report.text(result), pytrace=False)
+            pytest.fail(render(result, "text"), pytrace=False)
         return result
 
     return run

@@ -87,6 +87,7 @@ class Failure:
     worst: tuple[EntryError, ...] = ()
     subject: str | None = None  # which reference, in a cross-check
     heatmap: tuple[tuple[float, ...], ...] | None = None  # per-entry rel error of the tensor, <= 64x64
+    step_curve: tuple[tuple[float, float], ...] | None = None  # (h, |central difference - exact|)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,15 @@ class CrosscheckResult:
 
 
 @dataclass(frozen=True)
+class GradResult:
+    """Every reference's loss and gradients on one case (`backprop-verify grad`)."""
+
+    case: str  # where the case came from (its file)
+    loss: dict[str, float]  # reference name -> loss value
+    grads: dict[str, list[tuple[np.ndarray, np.ndarray]]]  # reference name -> [(dW, db), ...]
+
+
+@dataclass(frozen=True)
 class CheckResult:
     verdict: str
     seed: int
@@ -115,3 +125,47 @@ class CheckResult:
     mode: str = "full"
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a check runs: made once at the edge (command line, API, plugin, gate baseline) and
+    passed down whole. The defaults here are the only ones."""
+
+    examples: int = 200  # generated cases
+    seed: int = 0  # of the generated cases, and of fast mode's random directions
+    mode: str = "full"  # "full": every entry; "fast": directions first (verifier/judge/fast.py)
+    timeout: float = 10.0  # seconds per call of the implementation
+    sizes: tuple[int, ...] | None = None  # pin n_0..n_L
+    activations: tuple[str, ...] | None = None  # names to draw from
+    layer_activations: tuple[str, ...] | None = None  # one per layer, with sizes: pinned
+    loss: str | None = None  # pin the loss
+    batch: int | None = None  # pin the batch size
+    cases_dir: str | None = None  # where the smallest failing case is saved (None: nowhere)
+    shrink: bool = True  # look for the smallest failing case
+
+    @property
+    def directions_seed(self) -> int:
+        """The seed of fast mode's random directions: the run's seed."""
+        return self.seed
+
+
+@dataclass(frozen=True, eq=False)
+class CallOutcome:
+    """What one call of the user's code came to.
+
+    kind: "ok" | "exception" | "timeout" | "exited" | "bad_output" | "mutated_input".
+    Values, shapes, dtypes and finiteness are passed through unjudged; "mutated_input" still
+    carries the grads (or params) that were returned.
+    """
+
+    kind: str
+    detail: str = ""
+    grads: list[tuple[np.ndarray, np.ndarray]] | None = None
+    loss: float | None = None
+    params: list[tuple[np.ndarray, np.ndarray]] | None = None
+    output: str = ""  # the first characters of the call's stdout/stderr (sandbox OUTPUT_EXCERPT)
+    seconds: float = 0.0  # time inside the user's function (wall-clock time for a timeout)
+    mutated: tuple[str, ...] = ()  # inputs changed in place, e.g. ("params[0].W", "X")
+    output_bytes: int = 0  # bytes the call printed in total, kept or not
+    wall_seconds: float = 0.0  # round trip seen by the harness, transfer included

@@ -25,27 +25,23 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
-from reference_impls.model import FUSED
+from reference_impls import model
 
 from .errors import SpecError
 from .records import Case, NetworkSpec
 
-__all__ = ["network_specs", "cases", "case_from_draw", "compatible", "validate_spec", "pinned_specs", "explore", "REGIMES"]
+__all__ = ["network_specs", "cases", "case_from_draw", "compatible", "validate_spec", "pinned_specs", "explore", "is_flaky", "REGIMES"]
 
-HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")
-ALL_ACTIVATIONS = HIDDEN_ACTIVATIONS + ("softmax",)
-ALL_LOSSES = ("sse", "half_sse", "mse", "bce", "softmax_ce")
+HIDDEN_ACTIVATIONS = model.HIDDEN_ACTIVATIONS
+ALL_ACTIVATIONS = model.ACTIVATION_NAMES
+ALL_LOSSES = model.LOSS_NAMES
 REGIMES = ("integers", "normal", "saturated", "tiny")
 SATURATION = 40.0
 
 
 def compatible(output_activation: str, loss: str) -> bool:
     """bce needs a sigmoid output, softmax_ce a softmax output (DESIGN section 2)."""
-    if loss == "bce":
-        return output_activation == "sigmoid"
-    if loss == "softmax_ce":
-        return output_activation == "softmax"
-    return True
+    return bool(model.compatible(output_activation, loss))
 
 
 def _check_names(names, allowed, what):
@@ -69,10 +65,11 @@ def validate_spec(spec: NetworkSpec) -> NetworkSpec:
         raise SpecError(f"{L} layers need {L} activations, got {len(spec.activations)}")
     _check_names(spec.activations, ALL_ACTIVATIONS, "activation")
     _check_names([spec.loss], ALL_LOSSES, "loss")
-    if "softmax" in spec.activations[:-1]:
-        raise SpecError("softmax is for the output layer only; use another hidden activation")
+    inner = [a for a in spec.activations[:-1] if a in model.OUTPUT_ONLY]
+    if inner:
+        raise SpecError(f"{inner[0]} is for the output layer only; use another hidden activation")
     if not compatible(spec.activations[-1], spec.loss):
-        need = "sigmoid" if spec.loss == "bce" else "softmax"
+        need = model.OUTPUT_FOR_LOSS[spec.loss]
         raise SpecError(f"loss {spec.loss} needs a {need} output layer, not {spec.activations[-1]}")
     return spec
 
@@ -98,7 +95,7 @@ def network_specs(
         raise SpecError("need 1 <= min_depth <= max_depth and max_width >= 1")
     if sizes is not None and (len(sizes) < 2 or min(int(n) for n in sizes) < 1):
         raise SpecError(f"sizes {list(sizes)}: give at least two sizes, each >= 1")
-    hidden = tuple(a for a in acts if a != "softmax")
+    hidden = tuple(a for a in acts if a not in model.OUTPUT_ONLY)
     usable = tuple(n for n in loss_names if any(compatible(a, n) for a in acts))
     deep = (sizes is not None and len(sizes) > 2) or (sizes is None and max_depth > 1)
     if (deep and not hidden) or not usable:
@@ -173,7 +170,7 @@ def _saturable_layers(spec):
     """Layers whose saturation keeps every correct implementation finite: not a bce or
     softmax_ce output, where y rounds to exactly 0 or 1 and log(y) is -inf in naive code."""
     L = len(spec.sizes) - 1
-    last_ok = (spec.activations[-1], spec.loss) not in FUSED
+    last_ok = (spec.activations[-1], spec.loss) not in model.FUSED
     return [l for l in range(1, L + 1) if l < L or last_ok]
 
 
@@ -230,3 +227,9 @@ def explore(strategy, body, *, examples: int, seed: int, shrink: bool = True):
     except Exception as exc:  # the shrunk failure, re-raised by Hypothesis
         return exc
     return None
+
+
+def is_flaky(exc: BaseException | None) -> bool:
+    """Whether `explore` ended on a failure that did not happen again when replayed (code whose
+    answer changes from call to call), not on a failure of its own."""
+    return isinstance(exc, hypothesis.errors.Flaky)

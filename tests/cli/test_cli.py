@@ -1,0 +1,72 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from verifier import casefile, cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_grad_on_the_worked_example_gives_0_0214695_from_every_reference(tmp_path, capsys):
+    path = casefile.save(casefile.from_dict(casefile.WORKED_EXAMPLE), tmp_path / "worked.json")
+    assert cli.main(["grad", path, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["grads"]) == {"delta_rule", "jax_reverse", "jax_forward", "central_diff", "complex_step"}
+    for name, grads in out["grads"].items():
+        assert grads[0]["W"][0][0] == pytest.approx(0.0214695, abs=5e-8), name
+    assert len(set(round(v, 12) for v in out["loss"].values())) == 1
+    assert cli.main(["grad", path]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("[0, 0]"))
+    assert row.count("0.02146953") == 5  # layer 1 dW[0, 0]: one per reference, side by side
+
+
+BAD = {
+    "no such case file": (["grad", "nope.json"], "no case file"),
+    "not json": (["grad", "{bad}"], "not valid JSON"),
+    "bad examples": (["crosscheck", "--examples", "0"], ">= 1"),
+    "bad format": (["crosscheck", "--format", "pdf"], "invalid choice"),
+    "bad sizes": (["check", "examples/correct_vectorized.py", "--sizes", "4,x"], "4,8,3"),
+    "unknown loss": (["check", "examples/correct_vectorized.py", "--loss", "l2", "--examples", "2"], "choose from"),
+    "unsupported pin": (["check", "examples/correct_loops.py", "--loss", "bce", "--examples", "2"], "supports"),
+}
+
+
+@pytest.mark.parametrize("argv,words", BAD.values(), ids=BAD.keys())
+def test_bad_input_is_a_clear_error_with_exit_2(argv, words, tmp_path):
+    if argv[0] == "grad" and argv[1].startswith("{"):
+        (tmp_path / "bad.json").write_text(argv[1])
+        argv = ["grad", str(tmp_path / "bad.json")]
+    p = subprocess.run([sys.executable, "-m", "verifier", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    assert words in p.stderr and "Traceback" not in p.stderr
+
+
+def test_invalid_case_files_say_which_field(tmp_path):
+    bad = dict(casefile.WORKED_EXAMPLE, params=[{"W": [[1, 1]], "b": [0, 0]}, {"W": [[1, 1]], "b": [0]}])
+    with pytest.raises(casefile.SpecError, match="layer 1 W"):
+        casefile.from_dict(bad)
+    with pytest.raises(casefile.SpecError, match="lacks T"):
+        casefile.from_dict({k: v for k, v in casefile.WORKED_EXAMPLE.items() if k != "T"})
+
+
+def test_case_files_round_trip_every_bit(tmp_path):
+    import numpy as np
+
+    case = casefile.from_dict(dict(casefile.WORKED_EXAMPLE, X=[[0.1 + 1e-17, -1 / 3]]))
+    again = casefile.load(casefile.save(case, tmp_path / "c.json"))
+    assert np.array_equal(case.X, again.X) and again.spec == case.spec
+
+
+def test_report_to_a_file(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert cli.main(["crosscheck", "--examples", "3", "--format", "json", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["examples"] == 3 and capsys.readouterr().out == ""
+
+
+def test_python_dash_m_is_the_same_program():
+    p = subprocess.run([sys.executable, "-m", "verifier", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0 and "crosscheck" in p.stdout and "check" in p.stdout

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from reference_impls import delta_rule
+from verifier import casefile
+from verifier.judge import tolerance as error_model
+from verifier.records import Case, NetworkSpec
+
+
+def _relu_case():
+    """A relu unit sitting exactly on its kink: z = 1*1 + (-1) = 0."""
+    spec = NetworkSpec((1, 1, 1), ("relu", "identity"), "sse")
+    return Case(spec, ((np.array([[1.0]]), np.array([-1.0])), (np.array([[2.0]]), np.array([0.0]))),
+                np.array([[1.0]]), np.array([[1.0]]))
+
+
+def test_tolerance_is_per_entry_and_tiny_for_float64():
+    case = casefile.from_dict(casefile.WORKED_EXAMPLE)
+    jd = error_model.judgement(case)
+    _, grads = delta_rule.gradients(list(case.params), case.X, case.T, case.spec)
+    tol, g = jd.tol[0][0], grads[0][0]
+    assert tol.shape == g.shape and np.all(tol > 0) and np.all(tol < 1e-13 * np.abs(g).max() * 100)
+
+
+def test_float32_tolerance_is_float32_sized():
+    case = casefile.from_dict(casefile.WORKED_EXAMPLE)
+    t64 = error_model.judgement(case).tol[0][0]
+    t32 = error_model.judgement(case, np.float32).tol[0][0]
+    assert np.allclose(t32 / t64, np.finfo(np.float32).eps / np.finfo(np.float64).eps, rtol=1e-3)
+
+
+def test_kink_interval_covers_both_conventions():
+    case = _relu_case()
+    jd = error_model.judgement(case)
+    (cW, cb), (rW, rb) = jd.centre[0], jd.radius[0]
+    # output delta 2 (y - t) = -2 at y = 0; through w = 2 and h' in [0, 1]: dJ/db1 in [-4, 0]
+    assert cb[0] - rb[0] == pytest.approx(-4.0) and cb[0] + rb[0] == pytest.approx(0.0)
+    assert rW[0, 0] > 0
+    assert np.all(jd.radius[1][0] == 0)  # A[1] = relu(0) = 0 whatever h'(0) is
+    assert np.all(jd.radius[1][1] == 0)
+
+
+def test_no_kink_no_radius():
+    jd = error_model.judgement(casefile.from_dict(casefile.WORKED_EXAMPLE))
+    assert all(np.all(r == 0) for pair in jd.radius for r in pair)
+
+
+def test_loss_tolerance_is_positive_and_small():
+    case = casefile.from_dict(casefile.WORKED_EXAMPLE)
+    jd = error_model.judgement(case)
+    assert 0 < jd.loss_tol < 1e-13

@@ -1,0 +1,213 @@
+"""The CI gate: a baseline from a correct float64 implementation; the same file passes, a copy
+computing in float32 inside fails as a precision regression, a sign bug fails as a mismatch.
+
+The judging rules (floor, factor, non-finite figures) are tested on records, without a check.
+"""
+
+import json
+import math
+
+import pytest
+
+from conftest import EXAMPLES
+from verifier import cli
+from verifier.run import gate
+from verifier.errors import SpecError
+from verifier.records import CheckResult, Failure, TensorVerdict
+
+# small and pinned, so that each gate run takes seconds
+OPTIONS = ["--examples", "15", "--sizes", "3,4,2", "--activations", "tanh", "sigmoid", "--loss", "sse"]
+
+FLOAT32_INSIDE = '''
+
+_gradients32 = gradients
+
+
+def gradients(params, X, T, spec):
+    """float32 inside, float64 outside: the lost precision does not show in the dtype."""
+    _, grads = _gradients32(params, X, T, spec)
+    return [(dW.astype(np.float64), db.astype(np.float64)) for dW, db in grads]
+'''
+
+
+def gate_run(tmp, impl_source, *args):
+    """(exit code, JSON report, stderr) of `gate impl.py ...` run on `impl_source` in `tmp`."""
+    tmp.mkdir(exist_ok=True)
+    (tmp / "impl.py").write_text(impl_source)
+    out = tmp / "report.json"
+    argv = ["gate", str(tmp / "impl.py"), "--format", "json", "--output", str(out),
+            "--cases-dir", str(tmp / "cases"), *args]
+    code = cli.main(argv)
+    return code, (json.loads(out.read_text()) if out.exists() else None)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gate")
+    path = tmp / "baseline.json"
+    code, report = gate_run(tmp / "correct", (EXAMPLES / "correct_vectorized.py").read_text(),
+                            "--baseline", str(path), "--update", "--quiet", *OPTIONS)
+    assert code == 0, report
+    return path
+
+
+def kinds(report):
+    return [f["kind"] for f in report["failures"]]
+
+
+def test_the_baseline_records_the_configuration_and_per_tensor_errors(baseline):
+    data = json.loads(baseline.read_text())
+    assert data["name"] == "impl" and data["dtype"] == "float64" and data["examples"] == 15
+    assert data["config"] == {"examples": 15, "seed": 0, "sizes": [3, 4, 2],
+                              "activations": ["tanh", "sigmoid"], "loss": "sse", "batch": None}
+    assert [(t["layer"], t["param"]) for t in data["tensors"]] == [(1, "W"), (1, "b"), (2, "W"), (2, "b")]
+    assert all(0 <= t["max_rel"] < 1e-6 and t["max_abs"] < 1e-12 for t in data["tensors"])
+
+
+def test_the_same_implementation_passes_and_writes_every_report(baseline, tmp_path, capsys):
+    md, xml = tmp_path / "gate.md", tmp_path / "gate.xml"
+    code, report = gate_run(tmp_path, (EXAMPLES / "correct_vectorized.py").read_text(),
+                            "--baseline", str(baseline), "--markdown", str(md), "--junit", str(xml),
+                            "--verbose")
+    assert code == 0 and report["verdict"] == "pass" and report["failures"] == []
+    assert report["seed"] == 0 and report["examples"] == 15  # the baseline's configuration
+    assert [t["ratio"] for t in report["extra"]["gate"]["tensors"]] == [1.0] * 4  # deterministic
+    assert md.read_text().strip() and "<testsuite" in xml.read_text()
+    err = capsys.readouterr().err
+    assert "15 cases in" in err and "layer 2 b: max rel err" in err  # --verbose: timing, precision
+
+
+def test_float32_inside_is_a_precision_regression(baseline, tmp_path):
+    source = (EXAMPLES / "correct_float32.py").read_text() + FLOAT32_INSIDE
+    code, report = gate_run(tmp_path, source, "--baseline", str(baseline))
+    assert code == 1 and report["verdict"] == "fail"
+    rows = [f for f in report["failures"] if f["kind"] == "precision_regression"]
+    assert {(f["layer"], f["param"]) for f in rows} == {(1, "W"), (1, "b"), (2, "W"), (2, "b")}
+    recorded = {(t["layer"], t["param"]): t["max_rel"] for t in json.loads(baseline.read_text())["tensors"]}
+    for f in rows:
+        assert f["expected"] == recorded[(f["layer"], f["param"])]  # the baseline's figure
+        assert f["got"] > 10 * max(f["expected"], gate.FLOOR) and "precision was lost" in f["detail"]
+    # the plain check either passes or says why: right to float32 accuracy only
+    assert all(f["diagnosis"] == "precision" for f in report["failures"] if f["kind"] != "precision_regression")
+
+
+def test_a_sign_bug_fails_as_a_mismatch_not_as_lost_precision(baseline, tmp_path):
+    code, report = gate_run(tmp_path, (EXAMPLES / "bug_sign_flip.py").read_text(), "--baseline", str(baseline))
+    assert code == 1 and "mismatch" in kinds(report) and "precision_regression" not in kinds(report)
+    assert {f["diagnosis"] for f in report["failures"]} == {"sign"}
+
+
+def test_a_failing_implementation_cannot_become_a_baseline(tmp_path, capsys):
+    path = tmp_path / "new-baseline.json"
+    code, report = gate_run(tmp_path, (EXAMPLES / "bug_sign_flip.py").read_text(),
+                            "--baseline", str(path), "--update", *OPTIONS)
+    assert code == 1 and report["verdict"] == "fail" and not path.exists()
+    assert "cannot become a baseline" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--examples", "7"], "--examples 7 differs from the baseline"),
+    (["--sizes", "3,5,2"], "--sizes 3,5,2 differs"),
+    (["--activations", "sigmoid", "sigmoid"], "--activations sigmoid sigmoid differs"),
+    (["--batch", "2"], "recorded with (no --batch)"),
+    (["--case", "x.json"], "--case is for check"),
+], ids=["examples", "sizes", "activations", "batch", "case"])
+def test_options_that_contradict_the_baseline_are_exit_2(baseline, tmp_path, capsys, args, message):
+    code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n", "--baseline", str(baseline), *args)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert "--update" in err or "--case" in args
+
+
+def test_repeating_the_baselines_options_is_fine():
+    base = {"name": "impl", "config": {**gate.DEFAULTS, "examples": 15, "sizes": [3, 4, 2]}}
+    config = gate.configuration("src/impl.py", {"examples": 15, "sizes": (3, 4, 2), "seed": None}, base, "b.json")
+    assert config == base["config"]
+
+
+def test_a_baseline_of_another_implementation_is_exit_2(baseline, tmp_path, capsys):
+    (tmp_path / "other.py").write_text("def gradients(params, X, T, spec): pass\n")
+    assert cli.main(["gate", str(tmp_path / "other.py"), "--baseline", str(baseline)]) == 2
+    assert "recorded for impl, not other" in capsys.readouterr().err
+
+
+def test_a_missing_baseline_says_to_run_with_update(tmp_path, capsys):
+    code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n",
+                       "--baseline", str(tmp_path / "none.json"))
+    err = capsys.readouterr().err
+    assert code == 2 and "no baseline at" in err and "--update" in err
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"format": 1}', '{"format": 99}'],
+                         ids=["truncated", "list", "fields-missing", "future-format"])
+def test_an_unreadable_baseline_is_exit_2(tmp_path, capsys, text):
+    (tmp_path / "b.json").write_text(text)
+    code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n", "--baseline", str(tmp_path / "b.json"))
+    assert code == 2 and "record it again with --update" in capsys.readouterr().err
+
+
+def test_quiet_writes_nothing_to_stderr(tmp_path, capsys):
+    code, _ = gate_run(tmp_path, (EXAMPLES / "correct_vectorized.py").read_text(), "--baseline",
+                       str(tmp_path / "b.json"), "--update", "--quiet", "--examples", "3", "--sizes", "2,1")
+    assert code == 0 and capsys.readouterr().err == "" and (tmp_path / "b.json").exists()
+
+
+# ---------------------------------------------------------------- the judging rules, on records
+
+
+def result(max_rels, failures=(), dtype="float64"):
+    tensors = tuple(TensorVerdict(1, p, 6, 0, 0, 1e-15, r, ()) for p, r in zip("Wb", max_rels))
+    return CheckResult("fail" if failures else "pass", 0, 10, "impl.py", ("delta_rule",), tuple(failures),
+                       dtype=dtype, tensors=tensors)
+
+
+def baseline_of(max_rels):
+    return {"name": "impl", "dtype": "float64", "config": dict(gate.DEFAULTS),
+            "tensors": {(1, p): {"max_rel": r, "max_abs": 1e-15, "entries": 6} for p, r in zip("Wb", max_rels)}}
+
+
+@pytest.mark.parametrize("base, new, regressed", [
+    (0.0, 1e-15, False),        # a zero baseline is compared from the floor, not from 0
+    (0.0, 1e-12, True),
+    (1e-10, 9e-10, False),      # within the factor
+    (1e-10, 2e-9, True),
+    (1e-10, math.nan, True),    # NaN never passes
+    (1e-10, math.inf, True),
+    (math.inf, 1.0, False),     # nothing to compare with
+], ids=["zero-ok", "zero-grown", "within", "grown", "nan", "inf", "baseline-inf"])
+def test_precision_is_compared_against_max_of_baseline_and_floor(base, new, regressed):
+    judged = gate.judge(result([new, new]), baseline_of([base, base]), "b.json", factor=10)
+    rows = [f for f in judged.failures if f.kind == "precision_regression"]
+    assert len(rows) == (2 if regressed else 0) and judged.verdict == ("fail" if regressed else "pass")
+
+
+def test_a_real_failure_is_not_also_reported_as_lost_precision():
+    wrong = Failure("mismatch", "wrong sign", layer=1, param="W", diagnosis="sign")
+    judged = gate.judge(result([2.0, 2.0], [wrong]), baseline_of([1e-16, 1e-16]), "b.json")
+    assert [f.kind for f in judged.failures] == ["mismatch"] and not judged.extra["gate"]["precision_compared"]
+
+
+def test_other_cases_than_the_baselines_are_exit_2():
+    with pytest.raises(SpecError, match="--update"):
+        gate.judge(result([1e-16]), baseline_of([1e-16, 1e-16]), "b.json")
+
+
+def test_a_factor_below_1_is_refused():
+    with pytest.raises(SpecError, match=">= 1"):
+        gate.judge(result([0, 0]), baseline_of([0, 0]), "b.json", factor=0.5)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["gate", "x.py", "--baseline", "b.json", "--factor", "0.5"])
+    assert exit_.value.code == 2
+
+
+def test_the_baseline_file_is_strict_json_even_for_non_finite_figures(tmp_path):
+    data = gate.record(result([math.inf, 0.0]), gate.DEFAULTS)
+    path = gate.save(tmp_path / "b.json", data)
+    text = open(path).read()
+    assert "Infinity" not in text and json.loads(text)["tensors"][0]["max_rel"] == "inf"
+    assert gate.load(path)["tensors"][(1, "W")]["max_rel"] == math.inf
+
+
+def test_a_module_name_is_its_own_name():
+    assert gate.name_of("examples/correct_vectorized.py") == "correct_vectorized"
+    assert gate.name_of("mypackage.backprop") == "mypackage.backprop"

@@ -1,0 +1,128 @@
+"""When two references agree: the one rule, used by full mode's oracle, fast mode's oracle and
+the cross-check.
+
+Two references agree on an entry when they are within twice the float64 tolerance of the error
+model (each may carry its own rounding) plus each reference's own error estimate (finite
+differences' truncation); entries at a kink, and entries a reference cannot vouch for (a finite
+difference that straddled a kink), are excused. Loss values agree within twice the loss
+tolerance. A disagreement is never blamed on a user: a reference (or the error model) is wrong.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..records import Failure, TensorVerdict
+from .compare import compare_gradients, tensor_verdict
+from .references import LOSS_PAIR, REFERENCES, RefOutput
+from .rows import row, verdict_row
+from .tolerance import Judgement, judgement
+
+HARNESS_BUG = "a harness bug, please report it"
+
+
+def _plus(*tols):
+    """Entry-wise sum of [(W, b), ...] tolerance lists, skipping Nones."""
+    tols = [t for t in tols if t is not None]
+    return [tuple(sum(t[l][p] for t in tols) for p in (0, 1)) for l in range(len(tols[0]))]
+
+
+def _either(*masks):
+    masks = [m for m in masks if m is not None]
+    return [tuple(np.logical_or.reduce([m[l][p] for m in masks]) for p in (0, 1)) for l in range(len(masks[0]))]
+
+
+def pair_tolerance(jd: Judgement, *outputs: RefOutput) -> list:
+    """Per entry: twice the float64 tolerance plus each reference's own error estimate."""
+    return _plus(jd.tol, jd.tol, *(o.extra_tol for o in outputs))
+
+
+def pair_excused(jd: Judgement, *outputs: RefOutput) -> list:
+    """Per entry: at a kink, or not vouched for by one of the references."""
+    return _either([(w > 0, b > 0) for w, b in jd.radius], *(o.excused for o in outputs))
+
+
+def pair_verdicts(got: RefOutput, expected: RefOutput, jd: Judgement) -> list[TensorVerdict]:
+    """Tensor verdicts of one reference against another, by the rule above."""
+    return compare_gradients(got.grads, expected.grads, pair_tolerance(jd, got, expected),
+                             excused=pair_excused(jd, got, expected))
+
+
+def losses_agree(a: float, b: float, jd: Judgement) -> bool:
+    return abs(a - b) <= 2 * jd.loss_tol
+
+
+def run_references(case, references=None) -> tuple[dict[str, RefOutput], list[Failure]]:
+    """{name: RefOutput} and the failures of references that raised."""
+    outputs, failures = {}, []
+    for name, fn in (references or REFERENCES).items():
+        try:
+            with np.errstate(all="ignore"):
+                outputs[name] = fn(case)
+        except Exception as exc:  # a reference crashing is a harness bug: report, go on
+            failures.append(Failure("exception", f"{name} raised {type(exc).__name__}: {exc}", subject=name))
+    return outputs, failures
+
+
+def compare_case(case, references=None):
+    """(per-pair tensor verdicts, failures) for one case: every reference against every other."""
+    outputs, failures = run_references(case, references)
+    jd = judgement(case)
+    failures += _loss_failures(case, outputs, jd)
+    failures += _kink_failures(case, outputs, jd)
+    pairs = {(a, b): pair_verdicts(outputs[a], outputs[b], jd) for a, b in itertools.combinations(outputs, 2)}
+    failures += _blame(case, pairs, list(outputs))
+    return pairs, failures
+
+
+def _loss_failures(case, outputs, jd):
+    a, b = LOSS_PAIR
+    if a not in outputs or b not in outputs or losses_agree(outputs[a].loss, outputs[b].loss, jd):
+        return []
+    la, lb = outputs[a].loss, outputs[b].loss
+    return [row("loss_mismatch", f"loss values differ: {a} {la!r}, {b} {lb!r}", case, got=lb, expected=la,
+                abs_error=abs(la - lb), tolerance=2 * jd.loss_tol, subject=b)]
+
+
+def _kink_failures(case, outputs, jd):
+    """Each reference's kink entries must lie in their interval."""
+    out = []
+    for name, o in outputs.items():
+        tol = pair_tolerance(jd, o)
+        for l, (g, t, c, r) in enumerate(zip(o.grads, tol, jd.centre, jd.radius), start=1):
+            for p, param in enumerate("Wb"):
+                if not (r[p] > 0).any():
+                    continue
+                excused = ~(r[p] > 0) if o.excused is None else ~(r[p] > 0) | o.excused[l - 1][p]
+                v = tensor_verdict(l, param, g[p], c[p], t[p], c[p], r[p], excused)
+                if v.failed:
+                    out.append(verdict_row("kink_mismatch", f"{name} outside the kink interval at layer {l} {param}",
+                                           case, v, subject=name))
+    return out
+
+
+def _blame(case, pairs, names):
+    """Name the reference that disagrees with all the others, per failing tensor."""
+    out, seen = [], set()
+    for (a, b), verdicts in pairs.items():
+        for v in verdicts:
+            if not v.failed or (v.layer, v.param) in seen:
+                continue
+            seen.add((v.layer, v.param))
+            bad = {n: 0 for n in names}
+            for (x, y), vs in pairs.items():
+                if any(u.failed for u in vs if (u.layer, u.param) == (v.layer, v.param)):
+                    bad[x] += 1
+                    bad[y] += 1
+            odd = [n for n in names if bad[n] == len(names) - 1]
+            if len(odd) == 1 and len(names) > 2:
+                subject = odd[0]
+                detail = f"{subject} disagrees with every other reference at layer {v.layer} {v.param}"
+            else:
+                subject = f"{a} vs {b}"
+                detail = (f"{a} and {b} disagree at layer {v.layer} {v.param}; "
+                          "no single reference is the odd one out")
+            out.append(verdict_row("reference_disagreement", detail, case, v, subject=subject))
+    return out

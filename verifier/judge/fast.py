@@ -1,0 +1,188 @@
+"""`check --mode fast`: every parameter tensor checked along a few random directions; entries
+only for the tensors that fail there.
+
+For a tensor P (W[l] or b[l]) and a unit direction v of P's shape, the user's gradient g is
+right along v when
+
+    |<g, v> - D_v J| <= sum_k |v_k| tol_k,      D_v J = Im J(params + iH v) / H
+
+D_v J is the complex-step directional derivative: the complex forward of the numpy model along
+v (each hidden activation's complex step taken once, at the clean pre-activations, for every
+direction), no backward pass, no derivative formula. tol_k is the error model's per-entry
+tolerance (the user's dtype plus the reference's own float64 rounding, as in full mode), so
+the bound holds whenever every entry is within its own tolerance. Directions are Gaussian,
+normalised, drawn from (directions_seed, layer, param): the same seed gives the same
+directions, and two wrong entries cannot cancel except on a set of directions of measure zero.
+
+What a direction can see. A lone wrong entry k is seen when its error exceeds about
+sum|v| tol / |v_k|, i.e. about n times an entry's tolerance for a tensor of n entries (the
+price of judging n entries with one number); for a float64 result that is still ~1e-9 of the
+gradient's scale at n = 10^5, far below any real bug. Full mode judges each entry by itself.
+
+Kinks: entries the error model gives a kink interval (radius > 0) are left out of the
+directions and judged entry by entry against their interval, as in full mode.
+
+A tensor that fails along some direction is then judged entry by entry against the delta
+rule, exactly as full mode judges it (tolerance, kink intervals, worst entries, heatmap); the
+delta rule itself is cross-checked against the complex step along the same directions, and a
+disagreement there is a harness error (ReferenceDisagreement), never the user's.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from reference_impls import complex_step, delta_rule, model
+
+from ..errors import ReferenceDisagreement
+from ..records import Failure, TensorVerdict
+from .agreement import HARNESS_BUG, pair_tolerance
+from .compare import entry_errors, tensor_verdict
+from .oracle import Oracle
+from .rows import loss_rows, mismatch_row, nonfinite_rows
+from .shape import FLOAT_KINDS, structure
+from .tolerance import judgement
+
+__all__ = ["DIRECTIONS", "REFERENCES", "FastOracle", "judge_fast"]
+
+DIRECTIONS = 3  # random directions per tensor
+REFERENCES = ("complex_step_directional", "delta_rule")
+
+
+class FastOracle(Oracle):
+    """The delta rule's gradients, cross-checked with the complex step along random directions
+    of every tensor (not entry by entry); `judgement(dtype)` is full mode's."""
+
+    def __init__(self, case, directions_seed=0, directions=DIRECTIONS):
+        self.case, self.jd64 = case, judgement(case)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            Z, A = model.forward(list(case.params), case.X, case.spec)  # one forward for both
+            self.loss = float(model.loss_from_output(Z[-1], A[-1], case.T, case.spec))
+            self.grads = delta_rule.backward(list(case.params), Z, A,
+                                             delta_rule.output_delta(Z, A, case.T, case.spec), case.spec)
+            self.v, self.kink = _directions(case, self.jd64.radius, directions_seed, directions)
+            self.derivs = _directional_derivatives(case, Z, A, self.v)
+        self.directions_seed = directions_seed
+        for (l, name), got, want, t in _along(self.grads, self.v, self.derivs, pair_tolerance(self.jd64)):
+            if not np.all(np.abs(got - want) <= t):
+                raise ReferenceDisagreement(
+                    f"references delta_rule and complex_step disagree along a random direction of "
+                    f"layer {l} {name} on sizes {list(case.spec.sizes)} (directions seed "
+                    f"{directions_seed}): {HARNESS_BUG}")
+
+
+def _directions(case, radius, seed, count):
+    """Per tensor, `count` unit Gaussian directions over its non-kink entries (stacked on a
+    leading axis), and the tensor's kink mask."""
+    v, kink = [], []
+    for l, ((W, b), (rW, rb)) in enumerate(zip(case.params, radius), start=1):
+        pair_v, pair_k = [], []
+        for p, (P, r) in enumerate(((W, rW), (b, rb))):
+            mask = np.asarray(r) > 0
+            d = _gaussian(int(seed) % 2**63, l, p, P.shape, count)
+            if mask.any():
+                d = _unit(d * ~mask)
+            pair_v.append(d)
+            pair_k.append(mask)
+        v.append(tuple(pair_v))
+        kink.append(tuple(pair_k))
+    return v, kink
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian(seed, l, p, shape, count):
+    """`count` unit Gaussian directions of `shape` from (seed, layer, param); the same for every
+    case of a run, so drawn once (read-only)."""
+    d = _unit(np.random.default_rng([seed, l, p]).standard_normal((count, *shape)))
+    d.flags.writeable = False
+    return d
+
+
+def _unit(d):
+    norm = np.sqrt(np.sum(d**2, axis=tuple(range(1, d.ndim)), keepdims=True))
+    return np.divide(d, norm, out=np.zeros_like(d), where=norm > 0)
+
+
+def _directional_derivatives(case, Z, A, v):
+    """D_v J = Im J(params + iH v) / H for every direction of every tensor, from the clean forward
+    Z, A, by the complex step's own tangent map (reference_impls/complex_step.py):
+
+        t_Z[l] = A[l-1] V^T (a W direction) or V (a b direction)
+        t_Z[m+1] = (s_m * t_Z[m]) W[m+1]^T,   s_m = Im h_m(Z[m] + iH) / H  (complex step of h_m)
+        D_v J = sum t_Z[L] * G,   G = Im J(Z[L] + iH e_nk) / H  (the output activation and loss)
+
+    so each hidden activation takes one complex step, at the clean pre-activations, for every
+    direction at once; no derivative formula is used."""
+    spec = case.spec
+    slope = complex_step.slopes(Z, spec)
+    G = complex_step.output_gradient(Z[-1], case.T, spec)
+    out = []
+    for l, (VW, Vb) in enumerate(v, start=1):
+        t = np.concatenate([A[l - 1] @ np.swapaxes(VW, 1, 2), np.broadcast_to(Vb[:, None, :], (len(Vb), *Z[l].shape))])
+        tL, _ = complex_step.carry(case.params, slope, l, t)
+        d = np.einsum("ebk,bk->e", tL, G)
+        out.append((d[: len(VW)], d[len(VW):]))
+    return out
+
+
+def _along(grads, v, derivs, tol):
+    """Per tensor: ((layer, name), <g, v_k> for each k, D_{v_k} J, sum |v_k| tol)."""
+    for l, (g, vs, ds, ts) in enumerate(zip(grads, v, derivs, tol), start=1):
+        for p, name in enumerate("Wb"):
+            gp = np.asarray(g[p], dtype=np.float64).ravel()
+            flat = vs[p].reshape(len(vs[p]), -1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                got = flat @ gp
+                if not np.all(np.isfinite(got)):  # 0 * nan outside v is not the user's fault here
+                    got = flat @ np.where(flat.any(axis=0), gp, 0.0)
+            yield (l, name), got, ds[p], np.abs(flat) @ np.ravel(ts[p])
+
+
+def judge_fast(case, oracle, grads, loss, layout=None):
+    """(failures, tensor verdicts, dtype) like check.judge_gradients, by directions first."""
+    shaped = structure(case, grads, layout)
+    if isinstance(shaped, Failure):
+        return [shaped], [], None
+    grads, dtype = shaped
+    jd = oracle.judgement(FLOAT_KINDS[dtype])
+    failures, verdicts = [], []
+    for (l, name), got, want, tol in _along(grads, oracle.v, oracle.derivs, jd.tol):
+        k, p = l - 1, "Wb".index(name)
+        g = np.asarray(grads[k][p], dtype=np.float64)
+        kink = oracle.kink[k][p]
+        with np.errstate(invalid="ignore"):
+            off = ~(np.abs(got - want) <= tol)
+        fail_kink = kink.any() and (entry_errors(g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p],
+                                                 jd.radius[k][p])[0] & kink).any()
+        if not off.any() and not fail_kink and np.all(np.isfinite(g)):
+            verdicts.append(_directional_verdict(l, name, got, want, int(kink.sum())))
+            continue
+        verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p],
+                                 jd.radius[k][p])
+        verdicts.append(verdict)
+        failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
+    failures += loss_rows(case, oracle.loss, loss, jd)
+    return failures, verdicts, dtype
+
+
+def _directional_verdict(layer, name, got, want, kinks):
+    """A passing tensor's verdict: `compared` counts directions and kink entries, the errors are
+    those of the directional derivatives."""
+    err = np.abs(got - want)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(err == 0, 0.0, err / np.abs(want))
+    return TensorVerdict(layer, name, compared=len(got) + kinks, excused=kinks, failed=0,
+                         max_abs=float(np.max(err, initial=0.0)),
+                         max_rel=float(np.max(rel[np.isfinite(rel)], initial=0.0)), worst=())
+
+
+def _entry_rows(case, oracle, grads, jd, v, g, off):
+    """Failure rows of a tensor that failed along a direction (or at a kink), entry by entry."""
+    l, name, p = v.layer, v.param, "Wb".index(v.param)
+    rows = nonfinite_rows(case, l, name, g, oracle.grads[l - 1][p])
+    if rows or not v.failed:  # every entry within its own tolerance: the entries decide, as in full mode
+        return rows
+    seen = f"; seen along {int(off.sum())} of {len(off)} random directions" if off.any() else ""
+    return [mismatch_row(case, oracle.grads, grads, jd, v, seen)]

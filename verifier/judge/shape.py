@@ -1,0 +1,43 @@
+"""The first judgement of what an implementation returned: one (dW, db) pair per layer, float
+arrays of the model's shapes. Anything else is a bad_output row before any value is compared."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..records import Failure
+from .rows import row
+
+FLOAT_KINDS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+
+
+def narrowest(dtypes) -> str | None:
+    """The least precise of these float dtype names (what a run is judged to), or None."""
+    names = sorted(set(dtypes), key=lambda k: np.finfo(FLOAT_KINDS[k]).bits)
+    return names[0] if names else None
+
+
+def structure(case, grads, layout=None) -> tuple[list, str] | Failure:
+    """([(dW, db)] float arrays in the model's layout, dtype name) or a bad_output Failure."""
+    sizes, L = case.spec.sizes, len(case.params)
+    if len(grads) != L:
+        return row("bad_output", f"expected {L} (dW, db) pairs, got {len(grads)}", case)
+    out, kinds = [], []
+    for l, (dW, db) in enumerate(grads, start=1):
+        want = (sizes[l], sizes[l - 1])
+        for name, a in (("W", dW), ("b", db)):
+            if a.dtype.name not in FLOAT_KINDS:
+                return row("bad_output", f"layer {l} d{name}: dtype {a.dtype}, expected a float array",
+                           case, layer=l, param=name)
+            kinds.append(a.dtype.name)
+        if layout == "in_out":
+            dW = dW.T
+        if dW.shape != want:
+            transposed = dW.shape == want[::-1]
+            return row("bad_output", f"layer {l} dW: shape {dW.shape}, expected {want} (W[l] is (n_l, n_{{l-1}}))",
+                       case, layer=l, param="W", diagnosis="transposed" if transposed else None)
+        if db.shape != (sizes[l],):
+            return row("bad_output", f"layer {l} db: shape {db.shape}, expected ({sizes[l]},)",
+                       case, layer=l, param="b")
+        out.append((dW, db))
+    return out, narrowest(kinds)

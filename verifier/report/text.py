@@ -1,0 +1,45 @@
+"""The terminal's report (the default format): a headline, each failure's block, and the
+per-tensor table of a passing run."""
+
+from __future__ import annotations
+
+from ..records import CheckResult, CrosscheckResult, GradResult
+from .common import PAIR_HEADERS, failure_block, grad_tables, mode_words, pair_rows, table, tensor_table_data
+
+
+def render(result) -> str:
+    if isinstance(result, CrosscheckResult):
+        return crosscheck_text(result)
+    if isinstance(result, GradResult):
+        return grad_text(result)
+    return check_text(result)
+
+
+def crosscheck_text(r: CrosscheckResult, fmt="simple") -> str:
+    head = (f"crosscheck {r.verdict.upper()}: {len(r.references)} references, {r.examples} cases, "
+            f"seed {r.seed}, {r.disagreements} disagreements ({r.seconds:.1f} s)")
+    parts = [head, "", table(pair_rows(r.pairs), PAIR_HEADERS, fmt)]
+    if r.failures:
+        parts += ["", "References disagreeing is a harness error, not yours (exit 2):"]
+        parts += [failure_block(f, fmt=fmt) for f in r.failures[:10]]
+    return "\n".join(parts) + "\n"
+
+
+def grad_text(d: GradResult, fmt="simple") -> str:
+    parts = []
+    for title, headers, rows in grad_tables(d):
+        parts += ["", title, table(rows, headers, fmt)]
+    return "\n".join(parts[1:]) + "\n"
+
+
+def check_text(r: CheckResult, fmt="simple") -> str:
+    dtype = f", judged to {r.dtype} accuracy" if r.dtype else ""
+    head = (f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}{mode_words(r)}, "
+            f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)")
+    parts = [head]
+    for f in r.failures:
+        parts += ["", failure_block(f, r.implementation, fmt)]
+    if r.tensors and not r.failures:
+        headers, rows = tensor_table_data(r.tensors)
+        parts += ["", table(rows, headers, fmt)]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,53 @@
+"""Explore, then shrink: the one search that check and crosscheck both run.
+
+`explore` judges every generated case and keeps every result; `shrink` asks Hypothesis for the
+smallest case on which a predicate still finds something. A harness exception raised while
+judging propagates out of both; only a failure that does not replay (flaky code) is not found.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .. import strategies
+
+
+class _Found(Exception):
+    """Raised inside a Hypothesis run to report a case that shows what is searched for."""
+
+    def __init__(self, case, found):
+        super().__init__("found")
+        self.case, self.found = case, found
+
+
+def explore(strategy, judge: Callable[[Any], Any], *, examples: int, seed: int,
+            progress: Callable[[int, int], None] | None = None) -> list[tuple[Any, Any]]:
+    """[(case, judge(case))] for `examples` cases drawn from `strategy`, reproducibly from `seed`."""
+    runs: list[tuple[Any, Any]] = []
+
+    def body(case):
+        runs.append((case, judge(case)))
+        if progress:
+            progress(len(runs), examples)
+
+    exc = strategies.explore(strategy, body, examples=examples, seed=seed, shrink=False)
+    if exc is not None:
+        raise exc
+    return runs
+
+
+def shrink(strategy, find: Callable[[Any], Any], *, examples: int, seed: int) -> tuple[Any, Any] | None:
+    """(case, find(case)) for the smallest case on which `find` returns something truthy, or None
+    when nothing is found again (code whose answer changes from call to call)."""
+
+    def body(case):
+        found = find(case)
+        if found:
+            raise _Found(case, found)
+
+    exc = strategies.explore(strategy, body, examples=examples, seed=seed, shrink=True)
+    if isinstance(exc, _Found):
+        return exc.case, exc.found
+    if exc is None or strategies.is_flaky(exc):
+        return None
+    raise exc

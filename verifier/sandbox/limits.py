@@ -1,0 +1,162 @@
+"""Starting, limiting and killing the sandbox's child process, the harness's side.
+
+Limits: a wall-clock timeout per call (the parent kills the process group), an optional CPU
+budget per call (the parent reads the child's CPU time from /proc), an address-space cap
+(RLIMIT_AS), no core files, a per-file size cap (RLIMIT_FSIZE), no new processes or threads
+(RLIMIT_NPROC = 0, enforced by the kernel for non-root users only), the output cap, and, when
+the harness runs as root, a drop to a fresh unprivileged uid (one per child, so that children
+cannot signal each other or system daemons), with no_new_privs set. The child applies the
+resource limits and the drop to itself (`verifier/sandbox/child_setup.py`) from the init request built here,
+before it imports any user code; the timeout, the CPU budget and the output cap are enforced
+by the harness (verifier/sandbox/exchange.py), where the child cannot undo them.
+
+The child is started in a new session, so that one killpg reaches everything it left behind,
+in a fresh working directory that is also its HOME and TMPDIR, with the harness's environment
+and BLAS limited to one thread. It dies with the harness thread that started it (PDEATHSIG).
+
+Limitations: run as an ordinary user, the child has the harness's uid, so it can signal the
+harness and write the files that user can write; run the harness as root (e.g. in a container)
+for the privilege drop. Disk use is capped per file, not in total.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import VerifierError
+
+_CHILD = str(Path(__file__).with_name("child.py"))
+_UID_BASE = 2_000_000_000  # child uid = base + child pid when the harness runs as root
+
+
+def spawn() -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
+    """Start a child on fresh channels: the process, the harness's non-blocking ends (req_w,
+    rep_r, out_r), the request socket and the working directory. VerifierError if it fails."""
+    fds: dict[str, int] = {}
+    workdir = None
+    try:
+        # Requests go over a socket so that writing to a dead child can never raise
+        # SIGPIPE in the harness (MSG_NOSIGNAL), whatever the harness's signal setup.
+        req_sock, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        req_sock.shutdown(socket.SHUT_RD)
+        child_end.shutdown(socket.SHUT_WR)
+        fds["req_r"] = child_end.detach()
+        req_sock.setblocking(False)
+        fds["req_w"] = req_sock.fileno()
+        fds["rep_r"], fds["rep_w"] = os.pipe()
+        fds["out_r"], fds["out_w"] = os.pipe()
+        workdir = tempfile.mkdtemp(prefix="bpv-sandbox-")
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])],
+            stdin=subprocess.DEVNULL, stdout=fds["out_w"], stderr=fds["out_w"],
+            pass_fds=(fds["req_r"], fds["rep_w"]), start_new_session=True,
+            env=_child_env(workdir), cwd=workdir, close_fds=True)
+    except OSError as exc:
+        release(fds, req_sock if "req_w" in fds else None, workdir)
+        raise VerifierError(f"could not start the sandbox process: {exc}") from None
+    for name in ("req_r", "rep_w", "out_w"):
+        _close(fds.pop(name))
+    for fd in fds.values():
+        os.set_blocking(fd, False)
+    return proc, fds, req_sock, workdir
+
+
+def _child_env(workdir: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               VECLIB_MAXIMUM_THREADS="1", NUMEXPR_NUM_THREADS="1",
+               HOME=workdir, TMPDIR=workdir,
+               # keep freed memory for the next call: first-touch page faults,
+               # not copying, dominate the cost of moving arrays otherwise
+               MALLOC_TRIM_THRESHOLD_=str(256 * 2**20),
+               MALLOC_MMAP_THRESHOLD_=str(32 * 2**20))
+    return env
+
+
+def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: int,
+                  fsize_mb: int) -> dict[str, Any]:
+    """The first request to a new child: where it runs, and the limits it puts on itself."""
+    drop = os.geteuid() == 0
+    uid = _UID_BASE + pid
+    if drop:
+        try:
+            os.chown(workdir, uid, uid)
+        except OSError:
+            pass
+    sys_path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+    if impl_msg["kind"] == "file":
+        sys_path.insert(0, impl_msg["dir"])
+    sys_path = list(dict.fromkeys(p for p in sys_path if p != str(Path(_CHILD).parent)))
+    return {"op": "init", "workdir": workdir, "sys_path": sys_path, "drop": drop,
+            "uid": uid, "ppid": os.getpid(), "memory_mb": memory_mb,
+            "impl": {k: v for k, v in impl_msg.items() if k != "source"},
+            "fsize_mb": fsize_mb}
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill the child's whole process group (what it forked too) and reap the child."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def release(fds: dict[str, int], req_sock: socket.socket | None, workdir: str | None) -> None:
+    """Close a child's channels and remove its working directory."""
+    for name, fd in fds.items():
+        if name != "req_w":  # owned by req_sock, closed with it
+            _close(fd)
+    if req_sock is not None:
+        req_sock.close()
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def death(returncode: int | None) -> str:
+    if returncode is None:
+        return "the sandbox process closed the harness's pipe and was killed"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        why = {
+            "SIGKILL": " (possibly the system's out-of-memory killer)",
+            "SIGXFSZ": " (a file grew beyond the sandbox's file size limit)",
+            "SIGSEGV": " (a crash in native code)",
+            "SIGXCPU": " (CPU limit)",
+        }.get(name, "")
+        return f"the process was killed by {name}{why}"
+    return f"the process exited with code {returncode}"
