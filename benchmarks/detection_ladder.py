@@ -35,9 +35,9 @@ from hypothesis import strategies as st  # noqa: E402
 from reference_impls import delta_rule  # noqa: E402
 from reference_impls.model import FUSED  # noqa: E402
 from verifier import strategies  # noqa: E402
+from verifier.errors import ReferenceDisagreement  # noqa: E402
 from verifier.judge.full import judge_gradients  # noqa: E402
 from verifier.judge.oracle import Oracle  # noqa: E402
-from verifier.errors import ReferenceDisagreement  # noqa: E402
 from verifier.records import NetworkSpec  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -384,7 +384,7 @@ def render(t, args, seconds, oracles):
             row.append(_pct(t.caught[label][i], t.eligible[label]))
         ladder_rows.append(row)
     located_ok = all(t.located[k] == t.caught[k] for k in t.caught)
-    cmd = "python benchmarks/detection_ladder.py --cases {} --seed {} --source {}".format(args.cases, args.seed, args.source)
+    cmd = f"python benchmarks/detection_ladder.py --cases {args.cases} --seed {args.seed} --source {args.source}"
     if args.max_width != 6 or args.max_depth != 4 or args.max_batch != 5:
         cmd += f" --max-depth {args.max_depth} --max-width {args.max_width} --max-batch {args.max_batch}"
     if oracles is not None:

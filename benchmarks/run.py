@@ -44,9 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import anchors  # noqa: E402
 import numpy as np  # noqa: E402
 
-import anchors  # noqa: E402
 from verifier.records import NetworkSpec  # noqa: E402
 from verifier.strategies import case_from_draw  # noqa: E402
 
@@ -210,7 +210,7 @@ def machine():
 
 
 def load():
-    return "%.2f %.2f %.2f" % os.getloadavg()
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def main(argv=None):

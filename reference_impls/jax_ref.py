@@ -43,7 +43,11 @@ from .jax_pack import (
     CE_PLAIN,
     bucket,
     chunk_size,
+)
+from .jax_pack import (
     pack as _pack,
+)
+from .jax_pack import (
     unpack as _unpack,
 )
 

@@ -10,7 +10,8 @@ neighbourhood of every real point away from a kink.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 

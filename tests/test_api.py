@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES, ROOT
 from hypothesis import given, settings
 
 import verifier
-from conftest import EXAMPLES, ROOT
 from verifier.errors import SpecError
 
 SMALL = dict(examples=10, sizes=(3, 4, 2), loss="sse")

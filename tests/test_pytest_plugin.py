@@ -10,10 +10,9 @@ take part in pytest's choice of rootdir.
 import os
 import subprocess
 import sys
-import tomllib
 
 import pytest
-
+import tomllib
 from conftest import EXAMPLES, ROOT
 
 TESTS = f'''

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import types
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -20,8 +20,8 @@ of any size costs microseconds and replays exactly.
 
 from __future__ import annotations
 
-import numpy as np
 import hypothesis
+import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 

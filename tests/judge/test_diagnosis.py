@@ -6,8 +6,8 @@ import pytest
 from reference_impls import delta_rule
 from verifier.judge import tolerance as error_model
 from verifier.judge.diagnosis import _variant, diagnose
-from verifier.strategies import case_from_draw
 from verifier.records import NetworkSpec
+from verifier.strategies import case_from_draw
 
 SPEC = NetworkSpec((3, 3, 2), ("tanh", "sigmoid"), "sse")
 

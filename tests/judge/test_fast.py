@@ -6,16 +6,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import EXAMPLES
+
 from reference_impls import delta_rule, model
-from verifier.judge import fast
 from verifier.casefile import spec_dict
+from verifier.errors import ReferenceDisagreement
+from verifier.judge import fast
 from verifier.judge.full import judge_gradients
 from verifier.judge.oracle import Oracle
-from verifier.run.check import run_check
-from verifier.errors import ReferenceDisagreement
 from verifier.records import NetworkSpec
+from verifier.run.check import run_check
 from verifier.strategies import case_from_draw
 
 SPEC = NetworkSpec((4, 6, 5, 3), ("tanh", "sigmoid", "tanh"), "sse")

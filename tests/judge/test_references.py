@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from verifier.records import NetworkSpec
 from verifier.judge.references import FULL, REFERENCES, full_oracles
+from verifier.records import NetworkSpec
 from verifier.strategies import case_from_draw
 
 WIDTH, DEPTH, ROWS = 16, 6, 16  # jax_pack's smallest bucket, as the docs promise it

@@ -32,7 +32,7 @@ def test_float32_tolerance_is_float32_sized():
 def test_kink_interval_covers_both_conventions():
     case = _relu_case()
     jd = error_model.judgement(case)
-    (cW, cb), (rW, rb) = jd.centre[0], jd.radius[0]
+    (_, cb), (rW, rb) = jd.centre[0], jd.radius[0]
     # output delta 2 (y - t) = -2 at y = 0; through w = 2 and h' in [0, 1]: dJ/db1 in [-4, 0]
     assert cb[0] - rb[0] == pytest.approx(-4.0) and cb[0] + rb[0] == pytest.approx(0.0)
     assert rW[0, 0] > 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from nets import HIDDEN, KINKED, KINKED_FLAGS, LOSSES, WORKED, Spec, assert_flags, integer_case, random_case
+
 from reference_impls import delta_rule, finite_diff, model
 
 

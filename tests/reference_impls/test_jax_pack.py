@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from nets import Spec, random_case
+
 from reference_impls import jax_pack
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from verifier import casefile, report
-from verifier.run.check import run_check
 from verifier.records import CrosscheckResult, EntryError, Failure, PairStats
+from verifier.run.check import run_check
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

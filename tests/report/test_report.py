@@ -14,15 +14,24 @@ import numpy as np
 import pytest
 
 from reference_impls import delta_rule
-from verifier import casefile, cli, report
-from verifier.report import common
+from verifier import casefile, report
 from verifier.judge import rows as rows_of
-from verifier.report import html as report_html
 from verifier.judge.full import judge_gradients
 from verifier.judge.oracle import Oracle
+from verifier.records import (
+    Case,
+    CheckResult,
+    CrosscheckResult,
+    EntryError,
+    Failure,
+    GradResult,
+    NetworkSpec,
+    PairStats,
+    TensorVerdict,
+)
+from verifier.report import common
+from verifier.report import html as report_html
 from verifier.run.check import run_check
-from verifier.records import (Case, GradResult, CheckResult, CrosscheckResult, EntryError, Failure, NetworkSpec, PairStats,
-                              TensorVerdict)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -4,11 +4,10 @@ import json
 import shutil
 
 import pytest
-
 from conftest import EXAMPLES
+
 from verifier import cli
 from verifier.cli import check as batch
-from verifier.report.common import SUMMARY_HEADERS
 from verifier.records import CheckResult, Failure
 
 CORRECT = str(EXAMPLES / "correct_vectorized.py")

@@ -4,7 +4,6 @@ exits 0, on 200 generated cases."""
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from verifier import casefile, cli
@@ -197,9 +196,9 @@ def test_a_big_network_is_judged_by_the_delta_rule_and_the_complex_step(tmp_path
 @pytest.mark.parametrize("name", ["complex_step", "jax_reverse"])
 def test_a_planted_wrong_reference_is_a_harness_error_never_the_users(name, monkeypatch):
     """One reference with layer 1's db off by 1e-6 relative: the oracle refuses to judge."""
+    from verifier.errors import ReferenceDisagreement
     from verifier.judge import references
     from verifier.judge.oracle import Oracle
-    from verifier.errors import ReferenceDisagreement
 
     right = references.REFERENCES[name]
 
@@ -216,9 +215,9 @@ def test_a_planted_wrong_reference_is_a_harness_error_never_the_users(name, monk
 
 
 def test_a_planted_wrong_loss_value_of_the_jax_forward_is_a_harness_error(monkeypatch):
+    from verifier.errors import ReferenceDisagreement
     from verifier.judge import references
     from verifier.judge.oracle import Oracle
-    from verifier.errors import ReferenceDisagreement
 
     right = references.REFERENCES["jax_reverse"]
     monkeypatch.setitem(references.REFERENCES, "jax_reverse", lambda c: right(c)._replace(loss=right(c).loss * (1 + 1e-9)))

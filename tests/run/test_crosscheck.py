@@ -5,8 +5,8 @@ import pytest
 
 from reference_impls import delta_rule, model
 from verifier import cli
-from verifier.run import crosscheck
 from verifier.judge.references import REFERENCES, RefOutput
+from verifier.run import crosscheck
 
 
 def test_references_agree_on_generated_networks():

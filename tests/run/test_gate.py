@@ -8,12 +8,12 @@ import json
 import math
 
 import pytest
-
 from conftest import EXAMPLES
+
 from verifier import cli
-from verifier.run import gate
 from verifier.errors import SpecError
 from verifier.records import CheckResult, Failure, TensorVerdict
+from verifier.run import gate
 
 # small and pinned, so that each gate run takes seconds
 OPTIONS = ["--examples", "15", "--sizes", "3,4,2", "--activations", "tanh", "sigmoid", "--loss", "sse"]

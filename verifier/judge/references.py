@@ -7,7 +7,8 @@ entries it cannot vouch for (a finite difference that straddled a kink).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from reference_impls import delta_rule, jax_pack
 

@@ -9,7 +9,8 @@ format name to its renderer and its file extension; `render` is the one way in.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ..errors import SpecError
 from . import html, json, junit, markdown, text

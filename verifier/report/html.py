@@ -15,8 +15,8 @@ from html import escape
 
 import numpy as np
 
-from . import common
 from ..records import CrosscheckResult, GradResult
+from . import common
 
 REDS = ["#fff5f0", "#fcbba1", "#fb6a4a", "#cb181d", "#67000d"]  # ColorBrewer Reds, low to high
 LOG_LO, LOG_HI = -16.0, 1.0  # colour scale of log10 relative error

@@ -12,8 +12,8 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
-from . import common
 from ..records import CrosscheckResult, GradResult
+from . import common
 
 # Kinds that say a value is wrong; every other kind is the code misbehaving: an <error>.
 WRONG_VALUE = {"mismatch", "nonfinite", "bad_output", "loss_mismatch", "update_mismatch",

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from ..records import CrosscheckResult, GradResult
-from .common import (PAIR_HEADERS, case_line, gate_table_data, grad_tables, mode_words, pair_rows, table,
-                     tensor_table_data, worst_table)
-
+from .common import (
+    PAIR_HEADERS,
+    case_line,
+    gate_table_data,
+    grad_tables,
+    mode_words,
+    pair_rows,
+    table,
+    tensor_table_data,
+    worst_table,
+)
 
 
 def _code(x):

@@ -13,7 +13,6 @@ from dataclasses import replace
 
 from .. import casefile, strategies
 from ..errors import SpecError
-from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..judge import fast
 from ..judge.diagnosis import diagnose
 from ..judge.full import judge_gradients, judge_update, learning_rate
@@ -21,6 +20,7 @@ from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
 from ..judge.rows import row, with_step_curves
 from ..judge.shape import FLOAT_KINDS, narrowest, structure
+from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore
 

@@ -7,7 +7,8 @@ judging propagates out of both; only a failure that does not replay (flaky code)
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import strategies
 

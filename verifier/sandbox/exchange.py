@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import VerifierError
 from .limits import cpu_seconds, death
-from .protocol import Broken, frame, ReplyParser
+from .protocol import Broken, ReplyParser, frame
 
 
 class Exchange:
@@ -122,7 +122,7 @@ class Exchange:
         except OSError:
             if proc.poll() is None:
                 raise Broken("exited", "the sandbox process stopped reading "
-                              "requests (it closed the harness's channel)")
+                              "requests (it closed the harness's channel)") from None
             return False
         return bool(pending)
 

@@ -48,7 +48,7 @@ from ..errors import ImplementationError, VerifierError
 from ..records import CallOutcome
 from .exchange import Exchange
 from .limits import init_request, kill_group, release, spawn
-from .protocol import Broken, call_fields, check_description, pack_inputs, spec_json, as_text
+from .protocol import Broken, as_text, call_fields, check_description, pack_inputs, spec_json
 
 OUTPUT_EXCERPT = 4096  # characters of captured output put into a CallOutcome
 _KINDS = ("ok", "exception", "timeout", "exited", "bad_output", "mutated_input")
