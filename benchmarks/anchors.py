@@ -60,8 +60,9 @@ def gradcheck(case, fast_mode, planted_bug=False):
     import torch
 
     flat, X, T = torch_inputs(case)
-    ok = torch.autograd.gradcheck(torch_loss(X, T, case.spec.activations, planted_bug), flat,
-                                  fast_mode=fast_mode, raise_exception=False)
+    ok = torch.autograd.gradcheck(
+        torch_loss(X, T, case.spec.activations, planted_bug), flat, fast_mode=fast_mode, raise_exception=False
+    )
     return "pass" if ok else "fail"
 
 

@@ -22,9 +22,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"examples/correct_vectorized.py": (10.0, 0), "examples/bug_sign_flip.py": (10.0, 1),
-           "examples/bug_forgot_factor_2.py": (10.0, 1), "examples/bug_mean_instead_of_sum.py": (10.0, 1),
-           "examples/bug_missing_activation_derivative.py": (10.0, 1)}
+TARGETS = {
+    "examples/correct_vectorized.py": (10.0, 0),
+    "examples/bug_sign_flip.py": (10.0, 1),
+    "examples/bug_forgot_factor_2.py": (10.0, 1),
+    "examples/bug_mean_instead_of_sum.py": (10.0, 1),
+    "examples/bug_missing_activation_derivative.py": (10.0, 1),
+}
 
 
 def _load():
@@ -45,7 +49,11 @@ def time_command(cmd, runs, expect):
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.append((seconds, proc.returncode, cpu))
         status = "" if proc.returncode == expect else f"  UNEXPECTED exit {proc.returncode}: {proc.stderr[-300:]}"
-        print(f"  run {i + 1}/{runs}: {seconds:.2f} s wall, {cpu:.2f} s CPU, exit {proc.returncode}{status}", file=sys.stderr, flush=True)
+        print(
+            f"  run {i + 1}/{runs}: {seconds:.2f} s wall, {cpu:.2f} s CPU, exit {proc.returncode}{status}",
+            file=sys.stderr,
+            flush=True,
+        )
     return out
 
 
@@ -69,9 +77,19 @@ def main(argv=None):
         codes = sorted({c for _, c, _ in runs})
         good = med <= target and codes == [expect]
         ok &= good
-        rows.append((f"`{shown}`", f"{med:.2f}", f"{min(secs):.2f}", f"{max(secs):.2f}", f"{cpu:.2f}",
-                     ", ".join(map(str, codes)) + ("" if codes == [expect] else f" (expected {expect})"),
-                     f"<= {target:g} s", "met" if good else "MISSED", f"{load:.2f}"))
+        rows.append(
+            (
+                f"`{shown}`",
+                f"{med:.2f}",
+                f"{min(secs):.2f}",
+                f"{max(secs):.2f}",
+                f"{cpu:.2f}",
+                ", ".join(map(str, codes)) + ("" if codes == [expect] else f" (expected {expect})"),
+                f"<= {target:g} s",
+                "met" if good else "MISSED",
+                f"{load:.2f}",
+            )
+        )
     load_after = _load()
     lines = [
         "# Check speed: one whole `check` process, start-up included",
@@ -81,9 +99,11 @@ def main(argv=None):
         f"Python {platform.python_version()}.  ",
         f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
         f"after: {', '.join(f'{x:.2f}' for x in load_after)}. "
-        + ("A load above the core count means other jobs shared the machine and every time below is "
-           "inflated by them." if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) else
-           "The machine was otherwise quiet."),
+        + (
+            "A load above the core count means other jobs shared the machine and every time below is inflated by them."
+            if max(load_before[0], load_after[0]) > (os.cpu_count() or 1)
+            else "The machine was otherwise quiet."
+        ),
         "",
         "Each command is run as a fresh process (interpreter start, imports, the sandboxed child, "
         "every case, shrinking and diagnosis for the buggy examples, the text report to a discarded "

@@ -41,7 +41,7 @@ from verifier.judge.oracle import Oracle  # noqa: E402
 from verifier.records import NetworkSpec  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
-RUNGS = tuple(10.0 ** -k for k in range(2, 10))  # 1e-2 .. 1e-9
+RUNGS = tuple(10.0**-k for k in range(2, 10))  # 1e-2 .. 1e-9
 SIGNIFICANT = 1e3  # an entry is "significant" when |g| >= SIGNIFICANT * its tolerance
 
 
@@ -85,23 +85,35 @@ def textbook(params, X, T, spec):
             E = np.exp(Z - Z.max(axis=1, keepdims=True))
             A = E / E.sum(axis=1, keepdims=True)
         else:
-            A = {"identity": lambda z: z, "sigmoid": sig, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
-                 "leaky_relu": lambda z: np.where(z > 0, z, dt.type(0.01) * z),
-                 "softplus": lambda z: np.logaddexp(dt.type(0), z)}[name](Z)
+            A = {
+                "identity": lambda z: z,
+                "sigmoid": sig,
+                "tanh": np.tanh,
+                "relu": lambda z: np.maximum(z, 0),
+                "leaky_relu": lambda z: np.where(z > 0, z, dt.type(0.01) * z),
+                "softplus": lambda z: np.logaddexp(dt.type(0), z),
+            }[name](Z)
         Zs.append(Z)
         As.append(A)
 
     def dh(name, Z, A):
-        return {"identity": lambda: np.ones_like(Z), "sigmoid": lambda: A * (1 - A), "tanh": lambda: 1 - A * A,
-                "relu": lambda: (Z > 0).astype(dt), "leaky_relu": lambda: np.where(Z > 0, 1, 0.01).astype(dt),
-                "softplus": lambda: sig(Z)}[name]()
+        return {
+            "identity": lambda: np.ones_like(Z),
+            "sigmoid": lambda: A * (1 - A),
+            "tanh": lambda: 1 - A * A,
+            "relu": lambda: (Z > 0).astype(dt),
+            "leaky_relu": lambda: np.where(Z > 0, 1, 0.01).astype(dt),
+            "softplus": lambda: sig(Z),
+        }[name]()
 
     Y, N, B = As[-1], As[-1].size, As[-1].shape[0]
-    J, dY = {"sse": lambda: (np.sum((Y - T) ** 2), 2 * (Y - T)),
-             "half_sse": lambda: (np.sum((Y - T) ** 2) / 2, Y - T),
-             "mse": lambda: (np.sum((Y - T) ** 2) / N, 2 * (Y - T) / N),
-             "bce": lambda: (-np.sum(T * np.log(Y) + (1 - T) * np.log(1 - Y)) / N, (Y - T) / (Y * (1 - Y)) / N),
-             "softmax_ce": lambda: (-np.sum(T * np.log(Y)) / B, -T / Y / B)}[spec.loss]()
+    J, dY = {
+        "sse": lambda: (np.sum((Y - T) ** 2), 2 * (Y - T)),
+        "half_sse": lambda: (np.sum((Y - T) ** 2) / 2, Y - T),
+        "mse": lambda: (np.sum((Y - T) ** 2) / N, 2 * (Y - T) / N),
+        "bce": lambda: (-np.sum(T * np.log(Y) + (1 - T) * np.log(1 - Y)) / N, (Y - T) / (Y * (1 - Y)) / N),
+        "softmax_ce": lambda: (-np.sum(T * np.log(Y)) / B, -T / Y / B),
+    }[spec.loss]()
     if spec.activations[-1] == "softmax":
         jac = np.einsum("nk,km->nkm", Y, np.eye(Y.shape[1], dtype=dt)) - np.einsum("nk,nm->nkm", Y, Y)
         delta = np.einsum("nkm,nk->nm", jac, dY)
@@ -117,10 +129,12 @@ def textbook(params, X, T, spec):
 
 def _in_float32(fn):
     """Run `fn` on params, X and T rounded to float32 and return float32 gradients."""
+
     def run(params, X, T, spec):
         p32 = [(W.astype(np.float32), b.astype(np.float32)) for W, b in params]
         J, grads = fn(p32, X.astype(np.float32), T.astype(np.float32), spec)
         return J, [(dW.astype(np.float32), db.astype(np.float32)) for dW, db in grads]
+
     return run
 
 
@@ -243,7 +257,9 @@ def _entries(oracle, dtype, grads, criterion):
             if criterion == "significant":
                 ok &= np.abs(g64) >= SIGNIFICANT * np.broadcast_to(t, g64.shape)
             for idx in zip(*np.nonzero(ok)):
-                out.append((l, p, tuple(int(i) for i in idx), float(np.broadcast_to(t, g64.shape)[idx] / abs(g64[idx]))))
+                out.append(
+                    (l, p, tuple(int(i) for i in idx), float(np.broadcast_to(t, g64.shape)[idx] / abs(g64[idx])))
+                )
     return out
 
 
@@ -285,8 +301,10 @@ def run_case(draw, impls, rng, oracles=None, ladder=True):
             got32 = grads
     if not ladder:
         return res
-    ladders = [("float64, significant entry", np.float64, oracle.grads, "significant"),
-               ("float64, any nonzero entry", np.float64, oracle.grads, "any")]
+    ladders = [
+        ("float64, significant entry", np.float64, oracle.grads, "significant"),
+        ("float64, any nonzero entry", np.float64, oracle.grads, "any"),
+    ]
     if got32 is not None:
         ladders.append(("float32, significant entry", np.float32, got32, "significant"))
     for label, dtype, grads, criterion in ladders:
@@ -295,8 +313,7 @@ def run_case(draw, impls, rng, oracles=None, ladder=True):
             res["ladder"][label] = None
             continue
         l, p, idx, rel_tol = pool[int(rng.integers(len(pool)))]
-        res["ladder"][label] = ((l, p, idx, rel_tol),
-                                [_caught(case, oracle, grads, l, p, idx, rel) for rel in RUNGS])
+        res["ladder"][label] = ((l, p, idx, rel_tol), [_caught(case, oracle, grads, l, p, idx, rel) for rel in RUNGS])
     return res
 
 
@@ -358,8 +375,9 @@ def table(header, rows):
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
     width = [max(len(r[i]) for r in cells) for i in range(len(header))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, width)) + " |"  # noqa: E731
-    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in width) + "|"]
-                     + [line(r) for r in cells[1:]])
+    return "\n".join(
+        [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in width) + "|"] + [line(r) for r in cells[1:]]
+    )
 
 
 def _pct(k, n):
@@ -368,15 +386,24 @@ def _pct(k, n):
 
 def repro(draw):
     spec, batch, regime, seed, layer = draw
-    return (f"strategies.case_from_draw(NetworkSpec({spec.sizes!r}, {spec.activations!r}, {spec.loss!r}), "
-            f"{batch}, {regime!r}, {seed}, {layer})")
+    return (
+        f"strategies.case_from_draw(NetworkSpec({spec.sizes!r}, {spec.activations!r}, {spec.loss!r}), "
+        f"{batch}, {regime!r}, {seed}, {layer})"
+    )
 
 
 def render(t, args, seconds, oracles):
-    fp_rows = [(name + (" (naive)" if name in NAIVE else ""), IMPL_NOTES[name], t.ran[name], t.fp_cases[name],
-                ", ".join(f"{k} {v}" for k, v in sorted(t.fp_regimes[name].items())) or "-",
-                ", ".join(f"{k} {v}" for k, v in t.fp_kinds[name].items()) or "-")
-               for name in t.fp_kinds]
+    fp_rows = [
+        (
+            name + (" (naive)" if name in NAIVE else ""),
+            IMPL_NOTES[name],
+            t.ran[name],
+            t.fp_cases[name],
+            ", ".join(f"{k} {v}" for k, v in sorted(t.fp_regimes[name].items())) or "-",
+            ", ".join(f"{k} {v}" for k, v in t.fp_kinds[name].items()) or "-",
+        )
+        for name in t.fp_kinds
+    ]
     ladder_rows = []
     for i, rel in enumerate(RUNGS):
         row = [f"{rel:.0e}"]
@@ -398,28 +425,36 @@ def render(t, args, seconds, oracles):
         f"(depth 1..{args.max_depth}, widths 1..{args.max_width}, batch 1..{args.max_batch}), "
         f"every regime.  ",
         f"Time: {seconds:.1f} s wall ({1000 * seconds / max(t.n, 1):.1f} ms per case) on "
-        f"{os.cpu_count()} cores" + (f", load average {load[0]:.2f} at the end" if load else "")
+        f"{os.cpu_count()} cores"
+        + (f", load average {load[0]:.2f} at the end" if load else "")
         + (" (other jobs were sharing the machine)" if load and load[0] > (os.cpu_count() or 1) else "")
         + f"; Python {platform.python_version()}, numpy {np.__version__}.  ",
-        (f"Oracle: `verifier.judge.oracle.Oracle(case, oracles={tuple(oracles)!r})`." if oracles is not None else
-         "Oracle: `verifier.judge.oracle.Oracle(case)`, exactly the references `check --mode full` uses on each "
-         "case (`verifier.judge.references.full_oracles`: the delta rule and the complex step, and JAX "
-         "reverse mode on networks of its smallest shape bucket), cross-checked entry by entry and by loss "
-         "value before anything is judged; the gradients judged against are the delta rule's."),
+        (
+            f"Oracle: `verifier.judge.oracle.Oracle(case, oracles={tuple(oracles)!r})`."
+            if oracles is not None
+            else "Oracle: `verifier.judge.oracle.Oracle(case)`, exactly the references `check --mode full` uses on each "
+            "case (`verifier.judge.references.full_oracles`: the delta rule and the complex step, and JAX "
+            "reverse mode on networks of its smallest shape bucket), cross-checked entry by entry and by loss "
+            "value before anything is judged; the gradients judged against are the delta rule's."
+        ),
         "",
         f"References disagreeing (a harness error: `check` would exit 2 on the case): "
-        f"{len(t.harness_errors)} of {t.n} cases." + "".join(
-            f"\n- `{repro(d)}`: {m}" for d, m in t.harness_errors[:5]),
+        f"{len(t.harness_errors)} of {t.n} cases." + "".join(f"\n- `{repro(d)}`: {m}" for d, m in t.harness_errors[:5]),
         "",
         "Judgement: `verifier.judge.full.judge_gradients(case, oracle, grads, loss)`, the judgement `check` "
         "applies to each call's result (gradients and, here, the returned loss value too), run "
         "in-process instead of in the sandbox. The error model's tolerances are computed once per "
         "case and dtype and reused (`CachedOracle`); they are the same numbers.",
         "",
-        "Regimes: " + ", ".join(f"{k} {v}" for k, v in sorted(t.regimes.items()))
-        + ". Depths: " + ", ".join(f"{k}: {v}" for k, v in sorted(t.depths.items()))
-        + ". Losses: " + ", ".join(f"{k} {v}" for k, v in sorted(t.losses.items()))
-        + ". Activations (layers): " + ", ".join(f"{k} {v}" for k, v in sorted(t.acts.items())) + ".",
+        "Regimes: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(t.regimes.items()))
+        + ". Depths: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(t.depths.items()))
+        + ". Losses: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(t.losses.items()))
+        + ". Activations (layers): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(t.acts.items()))
+        + ".",
         "",
         "## False positives (correct implementations failed)",
         "",
@@ -436,8 +471,10 @@ def render(t, args, seconds, oracles):
     if t.fp_examples:
         out += ["Reproductions (first few):", ""]
         for name, draw, f in sorted(t.fp_examples, key=lambda e: e[0] in NAIVE):
-            out.append(f"- {name}: `{repro(draw)}`: {f.kind} layer {f.layer} {f.param} {f.index}: "
-                       f"got {f.got!r}, expected {f.expected!r}, tolerance {f.tolerance!r}")
+            out.append(
+                f"- {name}: `{repro(draw)}`: {f.kind} layer {f.layer} {f.param} {f.index}: "
+                f"got {f.got!r}, expected {f.expected!r}, tolerance {f.tolerance!r}"
+            )
         out.append("")
     out += [
         "## Detection ladder",
@@ -455,30 +492,40 @@ def render(t, args, seconds, oracles):
         "- *float32*: the float32 implementation's own gradient (already off by its rounding), "
         "judged with float32 tolerances, entry drawn among its significant entries.",
         "",
-        "Cases with a perturbable entry: " + "; ".join(
-            f"{label}: {_pct(t.eligible[label], t.n)}" for label in t.caught) + ".",
+        "Cases with a perturbable entry: "
+        + "; ".join(f"{label}: {_pct(t.eligible[label], t.n)}" for label in t.caught)
+        + ".",
         "",
         table(["rel error"] + [f"caught: {label}" for label in t.caught], ladder_rows),
         "",
         "The 1e-6 rung by regime (cases with a perturbable entry, caught):",
         "",
-        table(["regime"] + list(t.caught), [
-            [r] + [_pct(t.by_regime[k][r][1], t.by_regime[k][r][0]) for k in t.caught]
-            for r in strategies.REGIMES]),
+        table(
+            ["regime"] + list(t.caught),
+            [[r] + [_pct(t.by_regime[k][r][1], t.by_regime[k][r][0]) for k in t.caught] for r in strategies.REGIMES],
+        ),
         "",
-        "Perturbable entries per regime: " + "; ".join(
-            f"{r} {_pct(t.by_regime[k][r][0], t.regimes[r])}" for k in list(t.caught)[:1] for r in strategies.REGIMES)
+        "Perturbable entries per regime: "
+        + "; ".join(
+            f"{r} {_pct(t.by_regime[k][r][0], t.regimes[r])}" for k in list(t.caught)[:1] for r in strategies.REGIMES
+        )
         + " (float64, significant).",
         "",
-        ("Every caught perturbation was reported at the perturbed layer, parameter and index."
-         if located_ok else "Some caught perturbations were NOT reported at the perturbed entry: "
-         + "; ".join(f"{k}: located {t.located[k]} vs caught {t.caught[k]}" for k in t.caught)),
+        (
+            "Every caught perturbation was reported at the perturbed layer, parameter and index."
+            if located_ok
+            else "Some caught perturbations were NOT reported at the perturbed entry: "
+            + "; ".join(f"{k}: located {t.located[k]} vs caught {t.caught[k]}" for k in t.caught)
+        ),
         "",
     ]
     label = next(iter(t.caught), None)
     if t.misses.get(label):
-        out += [f"Missed at 1e-6 ({label}; first few), with the entry's relative tolerance "
-                "(tolerance / |g|): each is an entry whose tolerance exceeds 1e-6 of its value.", ""]
+        out += [
+            f"Missed at 1e-6 ({label}; first few), with the entry's relative tolerance "
+            "(tolerance / |g|): each is an entry whose tolerance exceeds 1e-6 of its value.",
+            "",
+        ]
         for draw, (l, p, idx), rel_tol in t.misses[label]:
             out.append(f"- `{repro(draw)}`: layer {l} d{p}{list(idx)}, tolerance/|g| = {rel_tol:.2e}")
         out.append("")
@@ -489,14 +536,19 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--source", choices=("hypothesis", "uniform"), default="hypothesis",
-                    help="hypothesis: strategies.explore over the draws cases() makes (as check does); "
-                         "uniform: every choice uniform")
+    ap.add_argument(
+        "--source",
+        choices=("hypothesis", "uniform"),
+        default="hypothesis",
+        help="hypothesis: strategies.explore over the draws cases() makes (as check does); "
+        "uniform: every choice uniform",
+    )
     ap.add_argument("--max-depth", type=int, default=4)
     ap.add_argument("--max-width", type=int, default=6)
     ap.add_argument("--max-batch", type=int, default=5)
-    ap.add_argument("--oracles", default=None,
-                    help="comma-separated references, first is the oracle (default: what check uses)")
+    ap.add_argument(
+        "--oracles", default=None, help="comma-separated references, first is the oracle (default: what check uses)"
+    )
     ap.add_argument("--output", default=str(ROOT / "reports" / "detection_ladder.md"), help="'-' for none")
     args = ap.parse_args(argv)
     oracles = tuple(args.oracles.split(",")) if args.oracles else None
@@ -512,8 +564,11 @@ def main(argv=None):
         if now - last[0] > 10 or tally.n == args.cases:
             last[0] = now
             fps = sum(v for k, v in tally.fp_cases.items() if k not in NAIVE)
-            print(f"  {tally.n}/{args.cases} cases, {now - start:.0f} s, false positives so far: {fps} (naive rows not counted)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {tally.n}/{args.cases} cases, {now - start:.0f} s, false positives so far: {fps} (naive rows not counted)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     kw = dict(max_depth=args.max_depth, max_width=args.max_width, max_batch=args.max_batch)
     if args.source == "hypothesis":

@@ -98,12 +98,18 @@ def main(argv=None):
     t_naive, g_naive = run(cases, "naive")
     t_bucket, g_bucket = run(cases, "bucketed")
     agree = sum(_close(a, b) for a, b in zip(g_naive, g_bucket))
-    print(json.dumps({
-        "cases": len(cases), "distinct_signatures": len(shapes), "buckets": len(buckets),
-        "naive": {"compiles": naive._cache_size(), "seconds": t_naive},
-        "bucketed": {"compiles": jax_ref.compile_counts()["reverse"], "seconds": t_bucket},
-        "agree": agree,
-    }))
+    print(
+        json.dumps(
+            {
+                "cases": len(cases),
+                "distinct_signatures": len(shapes),
+                "buckets": len(buckets),
+                "naive": {"compiles": naive._cache_size(), "seconds": t_naive},
+                "bucketed": {"compiles": jax_ref.compile_counts()["reverse"], "seconds": t_bucket},
+                "agree": agree,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -120,15 +120,14 @@ def project_rows(case, repeats, scratch):
             if subject == "correct":  # first of the process, then first of JAX's bucket
                 rows[COLD] = once(lambda: verdict(check_case(box, info, case, full)[0]))
                 rows[JAX_COLD] = once(lambda: with_jax(box))
-            rows.setdefault("full", {})[subject] = timed(
-                lambda: verdict(check_case(box, info, case, full)[0]), repeats)
+            rows.setdefault("full", {})[subject] = timed(lambda: verdict(check_case(box, info, case, full)[0]), repeats)
             rows.setdefault(JAX, {})[subject] = timed(lambda: with_jax(box), repeats)
-            rows.setdefault("fast", {})[subject] = timed(
-                lambda: verdict(check_case(box, info, case, fast)[0]), repeats)
+            rows.setdefault("fast", {})[subject] = timed(lambda: verdict(check_case(box, info, case, fast)[0]), repeats)
     for mode in ("full", "fast"):
-        rows[f"run_check(case=...) --mode {mode}"] = {s: timed(
-            lambda: run_check(str(path), case=case, mode=mode, cases_dir=scratch).verdict, repeats)
-            for s, path in SUBJECTS.items()}
+        rows[f"run_check(case=...) --mode {mode}"] = {
+            s: timed(lambda: run_check(str(path), case=case, mode=mode, cases_dir=scratch).verdict, repeats)
+            for s, path in SUBJECTS.items()
+        }
     return rows
 
 
@@ -152,9 +151,29 @@ def process_rows(sizes, batch, repeats, scratch):
         label = f"process: check --mode {mode} --examples 1"
         rows[label] = {}
         for s, path in SUBJECTS.items():
-            cmd = [sys.executable, "-m", "verifier", "check", str(path), "--sizes", ",".join(map(str, sizes)),
-                   "--batch", str(batch), "--examples", "1", "--activations", *(["tanh"] * (len(sizes) - 2)),
-                   "identity", "--loss", "sse", "--mode", mode, "--quiet", "--cases-dir", scratch]
+            cmd = [
+                sys.executable,
+                "-m",
+                "verifier",
+                "check",
+                str(path),
+                "--sizes",
+                ",".join(map(str, sizes)),
+                "--batch",
+                str(batch),
+                "--examples",
+                "1",
+                "--activations",
+                *(["tanh"] * (len(sizes) - 2)),
+                "identity",
+                "--loss",
+                "sse",
+                "--mode",
+                mode,
+                "--quiet",
+                "--cases-dir",
+                scratch,
+            ]
 
             def run():
                 code = subprocess.run(cmd, cwd=ROOT, capture_output=True, env=_env()).returncode
@@ -181,8 +200,22 @@ def jobs_rows(count, examples, scratch):
         files.append(str(dst))
     times, codes = {1: [], 2: []}, {}
     for jobs in (1, 2, 2, 1):  # alternated, so a change of load touches both alike
-        cmd = [sys.executable, "-m", "verifier", "check", *files, "--jobs", str(jobs), "--examples", str(examples),
-               "--quiet", "--cases-dir", str(Path(scratch) / "cases"), "--output", str(Path(scratch) / f"out{jobs}")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "verifier",
+            "check",
+            *files,
+            "--jobs",
+            str(jobs),
+            "--examples",
+            str(examples),
+            "--quiet",
+            "--cases-dir",
+            str(Path(scratch) / "cases"),
+            "--output",
+            str(Path(scratch) / f"out{jobs}"),
+        ]
         start = time.perf_counter()
         codes[jobs] = subprocess.run(cmd, cwd=ROOT, capture_output=True, env=_env()).returncode
         times[jobs].append(time.perf_counter() - start)
@@ -278,19 +311,29 @@ def _params(sizes):
 def section(sizes, rows, before, after, batch):
     name = "-".join(map(str, sizes))
     slow = rows.get("torch gradcheck fast_mode=False", {}).get("correct")
-    lines = [f"## {name} ({_params(sizes):,} parameters), batch {batch}, float64", "",
-             f"tanh hidden layers, identity output, sse loss. Load average before {before}, after {after}.", "",
-             "| method | correct: median s | bug: median s | verdict (correct) | verdict (bug) | gradcheck slow / this |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"## {name} ({_params(sizes):,} parameters), batch {batch}, float64",
+        "",
+        f"tanh hidden layers, identity output, sse loss. Load average before {before}, after {after}.",
+        "",
+        "| method | correct: median s | bug: median s | verdict (correct) | verdict (bug) | gradcheck slow / this |",
+        "|---|---|---|---|---|---|",
+    ]
     for method, by_subject in rows.items():
         c, b = by_subject.get("correct"), by_subject.get("bug")
         (ct, cv), (bt, bv) = _cell(c), _cell(b)
         ratio = f"{slow[0] / c[0]:.1f}x" if slow and c else "-"
         lines.append(f"| {method} | {ct} | {bt} | {cv} | {bv} | {ratio} |")
-    wrong = [m for m, by in rows.items() if not str(by["correct"][2]).startswith("pass")
-             or ("bug" in by and not str(by["bug"][2]).startswith("fail"))]
-    lines += ["", "Every method passes the correct subject and fails the planted bug" +
-              (": yes." if not wrong else f", except: {', '.join(wrong)}.")]
+    wrong = [
+        m
+        for m, by in rows.items()
+        if not str(by["correct"][2]).startswith("pass") or ("bug" in by and not str(by["bug"][2]).startswith("fail"))
+    ]
+    lines += [
+        "",
+        "Every method passes the correct subject and fails the planted bug"
+        + (": yes." if not wrong else f", except: {', '.join(wrong)}."),
+    ]
     return "\n".join(lines)
 
 
@@ -302,60 +345,90 @@ def targets(sections, jobs):
     def get(net, method, subject="correct"):
         return by.get(net, {}).get(method, {}).get(subject, (None,))[0]
 
-    slow, warm, cold = (get("64-128-64-10", m) for m in
-                        ("torch gradcheck fast_mode=False", "full", COLD))
+    slow, warm, cold = (get("64-128-64-10", m) for m in ("torch gradcheck fast_mode=False", "full", COLD))
     if slow and warm:
-        out.append(f"| full check at 64-128-64-10 >= 20x faster than gradcheck fast_mode=False | warm {slow / warm:.0f}x, "
-                   f"cold {slow / cold:.1f}x | {'met' if slow / warm >= 20 else 'not met'} (warm); "
-                   f"{'met' if slow / cold >= 20 else 'not met'} (cold) |")
+        out.append(
+            f"| full check at 64-128-64-10 >= 20x faster than gradcheck fast_mode=False | warm {slow / warm:.0f}x, "
+            f"cold {slow / cold:.1f}x | {'met' if slow / warm >= 20 else 'not met'} (warm); "
+            f"{'met' if slow / cold >= 20 else 'not met'} (cold) |"
+        )
     warm, cold = get("256-256-256-10", "full"), get("256-256-256-10", COLD)
     if warm:
-        out.append(f"| full check at 256-256-256-10 <= 3 s, the check itself | warm {_s(warm)} s, cold {_s(cold)} s "
-                   f"| {'met' if warm <= 3 else 'not met'} (warm); {'met' if cold <= 3 else 'not met'} (cold) |")
+        out.append(
+            f"| full check at 256-256-256-10 <= 3 s, the check itself | warm {_s(warm)} s, cold {_s(cold)} s "
+            f"| {'met' if warm <= 3 else 'not met'} (warm); {'met' if cold <= 3 else 'not met'} (cold) |"
+        )
     fast, tfast = get("256-256-256-10", "fast"), get("256-256-256-10", "torch gradcheck fast_mode=True")
     if fast and tfast:
-        out.append(f"| fast mode at 256-256-256-10 within 2x of torch fast_mode | {_s(fast)} s vs {_s(tfast)} s "
-                   f"({fast / tfast:.2f}x) | {'met' if fast <= 2 * tfast else 'not met'} |")
+        out.append(
+            f"| fast mode at 256-256-256-10 within 2x of torch fast_mode | {_s(fast)} s vs {_s(tfast)} s "
+            f"({fast / tfast:.2f}x) | {'met' if fast <= 2 * tfast else 'not met'} |"
+        )
     if jobs:
         (t1, c1, _), (t2, c2, _) = jobs[0][1], jobs[0][2]
-        out.append(f"| {len(jobs[1])} submissions, --jobs 2 close to half of --jobs 1 | {_s(t1)} s vs {_s(t2)} s "
-                   f"({t2 / t1:.2f} of it; exit codes {c1}, {c2}) | {'met' if t2 / t1 <= 0.6 else 'not met'} (<= 0.6) |")
+        out.append(
+            f"| {len(jobs[1])} submissions, --jobs 2 close to half of --jobs 1 | {_s(t1)} s vs {_s(t2)} s "
+            f"({t2 / t1:.2f} of it; exit codes {c1}, {c2}) | {'met' if t2 / t1 <= 0.6 else 'not met'} (<= 0.6) |"
+        )
     return "\n".join(["| target | measured | |", "|---|---|---|", *out])
 
 
 def compile_section(compiles):
     d, before, after = compiles
     n, b = d["naive"], d["bucketed"]
-    return "\n".join([
-        f"## JAX compile cost over {d['cases']} Hypothesis-varied cases", "",
-        f"`python benchmarks/jax_compile.py --cases {d['cases']}` in a fresh process: the project's "
-        f"`strategies.cases()` (depth 1-4, widths 1-6, batch 1-5, every activation and loss), "
-        f"{d['distinct_signatures']} distinct (sizes, batch, activations, loss) signatures, "
-        f"{d['buckets']} bucket(s). Load average before {before}, after {after}.", "",
-        "| reverse-mode JAX gradients | programs compiled | seconds, all cases |", "|---|---|---|",
-        f"| naive: jax.jit per shape and names | {n['compiles']} | {_s(n['seconds'])} |",
-        f"| bucketed (reference_impls/jax_ref.py) | {b['compiles']} | {_s(b['seconds'])} |", "",
-        f"The two agree to 1e-6 of each tensor's largest entry on {d['agree']} of {d['cases']} cases (the rest: "
-        "saturated sigmoid outputs, where the naive forward, without stable forms, loses digits)."])
+    return "\n".join(
+        [
+            f"## JAX compile cost over {d['cases']} Hypothesis-varied cases",
+            "",
+            f"`python benchmarks/jax_compile.py --cases {d['cases']}` in a fresh process: the project's "
+            f"`strategies.cases()` (depth 1-4, widths 1-6, batch 1-5, every activation and loss), "
+            f"{d['distinct_signatures']} distinct (sizes, batch, activations, loss) signatures, "
+            f"{d['buckets']} bucket(s). Load average before {before}, after {after}.",
+            "",
+            "| reverse-mode JAX gradients | programs compiled | seconds, all cases |",
+            "|---|---|---|",
+            f"| naive: jax.jit per shape and names | {n['compiles']} | {_s(n['seconds'])} |",
+            f"| bucketed (reference_impls/jax_ref.py) | {b['compiles']} | {_s(b['seconds'])} |",
+            "",
+            f"The two agree to 1e-6 of each tensor's largest entry on {d['agree']} of {d['cases']} cases (the rest: "
+            "saturated sigmoid outputs, where the naive forward, without stable forms, loses digits).",
+        ]
+    )
 
 
 def report(info, started, args, sections, jobs, compiles=None):
-    lines = ["# Benchmarks: this project against torch.autograd.gradcheck and a numpy loop", "",
-             "Written by `python benchmarks/run.py` (see its docstring); re-run it to refresh every number.",
-             f"Run {started}; repeats {args.repeats} (a method whose first run takes over {LONG:.0f} s runs once); "
-             "times are medians of wall-clock seconds (time.perf_counter). BLAS and torch use one thread.", "",
-             "| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in info.items()], "",
-             "## Targets", "", targets(sections, jobs), ""]
+    lines = [
+        "# Benchmarks: this project against torch.autograd.gradcheck and a numpy loop",
+        "",
+        "Written by `python benchmarks/run.py` (see its docstring); re-run it to refresh every number.",
+        f"Run {started}; repeats {args.repeats} (a method whose first run takes over {LONG:.0f} s runs once); "
+        "times are medians of wall-clock seconds (time.perf_counter). BLAS and torch use one thread.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in info.items()],
+        "",
+        "## Targets",
+        "",
+        targets(sections, jobs),
+        "",
+    ]
     for sizes, rows, before, after in sections:
         lines += [section(sizes, rows, before, after, args.batch), ""]
     if jobs:
         res, names, before, after = jobs
-        lines += [f"## A class of {len(names)} submissions", "",
-                  f"`python -m verifier check s01_... s{len(names):02d}_... --jobs N --examples {args.examples} "
-                  f"--output DIR` (full mode), copies of examples/ ({', '.join(sorted(set(n[4:] for n in names)))}). "
-                  f"Load average before {before}, after {after}.", "",
-                  "| --jobs | median seconds | runs (order: 1, 2, 2, 1) | exit code |", "|---|---|---|---|",
-                  *[f"| {j} | {_s(t)} | {', '.join(_s(x) for x in runs)} | {c} |" for j, (t, c, runs) in sorted(res.items())], ""]
+        lines += [
+            f"## A class of {len(names)} submissions",
+            "",
+            f"`python -m verifier check s01_... s{len(names):02d}_... --jobs N --examples {args.examples} "
+            f"--output DIR` (full mode), copies of examples/ ({', '.join(sorted(set(n[4:] for n in names)))}). "
+            f"Load average before {before}, after {after}.",
+            "",
+            "| --jobs | median seconds | runs (order: 1, 2, 2, 1) | exit code |",
+            "|---|---|---|---|",
+            *[f"| {j} | {_s(t)} | {', '.join(_s(x) for x in runs)} | {c} |" for j, (t, c, runs) in sorted(res.items())],
+            "",
+        ]
     if compiles:
         lines += [compile_section(compiles), ""]
     lines += [NOTES]

@@ -1,12 +1,12 @@
 """Classic bug: the factor 2 of d/dy (y - t)^2 forgotten (SSE, not half SSE).
 
-    backprop-verify check examples/bug_forgot_factor_2.py
+backprop-verify check examples/bug_forgot_factor_2.py
 """
 
 import numpy as np
 
 SUPPORTED_ACTIVATIONS = ("sigmoid", "tanh")
-SUPPORTED_LOSSES = ('sse',)
+SUPPORTED_LOSSES = ("sse",)
 
 
 def h(name, Z):

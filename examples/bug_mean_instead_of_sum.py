@@ -1,12 +1,12 @@
 """Classic bug: the per-sample gradients averaged over the batch where J sums them.
 
-    backprop-verify check examples/bug_mean_instead_of_sum.py
+backprop-verify check examples/bug_mean_instead_of_sum.py
 """
 
 import numpy as np
 
 SUPPORTED_ACTIVATIONS = ("sigmoid", "tanh")
-SUPPORTED_LOSSES = ('sse',)
+SUPPORTED_LOSSES = ("sse",)
 
 
 def h(name, Z):

@@ -1,12 +1,12 @@
 """Classic bug: hidden deltas without h'(a_j): delta_j = sum_k w_kj delta_k.
 
-    backprop-verify check examples/bug_missing_activation_derivative.py
+backprop-verify check examples/bug_missing_activation_derivative.py
 """
 
 import numpy as np
 
 SUPPORTED_ACTIVATIONS = ("sigmoid", "tanh")
-SUPPORTED_LOSSES = ('sse',)
+SUPPORTED_LOSSES = ("sse",)
 
 
 def h(name, Z):

@@ -1,12 +1,12 @@
 """Classic bug: the error signal t - y instead of y - t, so every gradient has the wrong sign.
 
-    backprop-verify check examples/bug_sign_flip.py
+backprop-verify check examples/bug_sign_flip.py
 """
 
 import numpy as np
 
 SUPPORTED_ACTIVATIONS = ("sigmoid", "tanh")
-SUPPORTED_LOSSES = ('sse',)
+SUPPORTED_LOSSES = ("sse",)
 
 
 def h(name, Z):

@@ -1,9 +1,9 @@
 """A correct backprop written the way the notes derive it: one sample, one unit at a time.
 
-    a_j = sum_i w_ji z_i + b_j          z_j = h(a_j)
-    delta_k = dE/dy_k * h'(a_k)          (output units)
-    delta_j = h'(a_j) * sum_k w_kj delta_k   (hidden units)
-    dE/dw_ji = delta_j z_i, summed over the samples n (E = sum_n E_n)
+a_j = sum_i w_ji z_i + b_j          z_j = h(a_j)
+delta_k = dE/dy_k * h'(a_k)          (output units)
+delta_j = h'(a_j) * sum_k w_kj delta_k   (hidden units)
+dE/dw_ji = delta_j z_i, summed over the samples n (E = sum_n E_n)
 """
 
 import math
@@ -58,8 +58,10 @@ def gradients(params, X, T, spec):
                     dW[l - 1][j][i] += delta[j] * z[l - 1][i]
             if l > 1:
                 W = params[l - 1][0]
-                delta = [h_prime(spec.activations[l - 2], a[l - 1][j], z[l - 1][j])
-                         * sum(W[k][j] * delta[k] for k in range(len(delta)))
-                         for j in range(len(z[l - 1]))]
+                delta = [
+                    h_prime(spec.activations[l - 2], a[l - 1][j], z[l - 1][j])
+                    * sum(W[k][j] * delta[k] for k in range(len(delta)))
+                    for j in range(len(z[l - 1]))
+                ]
     E *= {"sse": 1.0, "half_sse": 0.5, "mse": 1.0 / (N * K)}[spec.loss]
     return E, list(zip(dW, db))

@@ -1,6 +1,6 @@
 """A correct backprop, vectorized over the batch: every activation and loss of the model.
 
-    backprop-verify check examples/correct_vectorized.py
+backprop-verify check examples/correct_vectorized.py
 """
 
 import numpy as np

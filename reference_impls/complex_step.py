@@ -84,8 +84,7 @@ def gradients_with_flags(params, X, T, spec) -> CSResult:
         Z, A = model.forward(params, X, spec)
         J = float(model.loss_from_output(Z[-1], A[-1], T, spec))
         L, acts = len(params), [None] + [model.ACTIVATIONS[a] for a in spec.activations]
-        zero = [None] + [Z[l] == 0 if acts[l].kink and np.any(Z[l] == 0) else None
-                         for l in range(1, L + 1)]
+        zero = [None] + [Z[l] == 0 if acts[l].kink and np.any(Z[l] == 0) else None for l in range(1, L + 1)]
         net = _Net(list(params), Z, A, slopes(Z, spec), zero, output_gradient(Z[L], T, spec))
         grads, kinks = [], []
         for l in range(1, L + 1):
@@ -98,8 +97,10 @@ def gradients_with_flags(params, X, T, spec) -> CSResult:
 def slopes(Z, spec):
     """[None, s_1, ..., s_{L-1}]: s_l = Im h_l(Z[l] + iH) / H, the complex step of each hidden
     activation at the clean pre-activations (Z[0] and Z[L] need none)."""
-    return [None] + [np.imag(model.ACTIVATIONS[spec.activations[l - 1]].h(Z[l] + 1j * H)) / H
-                     for l in range(1, len(spec.activations))]
+    return [None] + [
+        np.imag(model.ACTIVATIONS[spec.activations[l - 1]].h(Z[l] + 1j * H)) / H
+        for l in range(1, len(spec.activations))
+    ]
 
 
 def carry(params, slope, l, tZ, zero=None):

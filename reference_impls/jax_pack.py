@@ -111,17 +111,13 @@ def _validate(params, X, T, spec):
         )
     unknown = [a for a in acts if a not in ACTIVATION_CODES]
     if unknown:
-        raise ValueError(
-            f"unknown activation {unknown[0]!r}; expected one of {tuple(ACTIVATION_CODES)}"
-        )
+        raise ValueError(f"unknown activation {unknown[0]!r}; expected one of {tuple(ACTIVATION_CODES)}")
     if "softmax" in acts[:-1]:
         raise ValueError("softmax is supported at the output layer only")
     X = np.asarray(X, dtype=np.float64)
     T = np.asarray(T, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != sizes[0] or T.shape != (X.shape[0], sizes[-1]):
-        raise ValueError(
-            f"X {X.shape} and T {T.shape} do not fit sizes {sizes}: need (B, n_0) and (B, n_L)"
-        )
+        raise ValueError(f"X {X.shape} and T {T.shape} do not fit sizes {sizes}: need (B, n_0) and (B, n_L)")
     return sizes, acts, _loss_kind(acts[-1], spec.loss), X, T
 
 

@@ -181,9 +181,7 @@ def _padded_loss(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL):
 
 
 def _value_and_grad_fn(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL):
-    return jax.value_and_grad(_padded_loss, argnums=(0, 1))(
-        Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL
-    )
+    return jax.value_and_grad(_padded_loss, argnums=(0, 1))(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL)
 
 
 def _jvp_chunk_fn(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL, idx):

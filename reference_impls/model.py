@@ -209,6 +209,7 @@ def compatible(output_activation, loss_name):
     need = OUTPUT_FOR_LOSS.get(loss_name)
     return need is None or output_activation == need
 
+
 # Output activation and loss pairs whose J and delta are computed from Z, not from Y: the same
 # functions, in the forms that stay finite when the output saturates.
 FUSED = {("sigmoid", "bce"), ("softmax", "softmax_ce")}

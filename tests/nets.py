@@ -30,8 +30,7 @@ def random_case(rng):
     elif loss == "softmax_ce" or rng.random() < 0.2:
         acts[-1] = "softmax"
     gain = rng.choice([0.5, 1.0, 2.0, 3.0])
-    params = [(rng.normal(size=(m, n)) * gain / np.sqrt(n), 0.5 * rng.normal(size=m))
-              for n, m in zip(sizes, sizes[1:])]
+    params = [(rng.normal(size=(m, n)) * gain / np.sqrt(n), 0.5 * rng.normal(size=m)) for n, m in zip(sizes, sizes[1:])]
     B = int(rng.integers(1, 10))
     X = rng.normal(size=(B, sizes[0]))
     if loss == "bce":
@@ -53,9 +52,11 @@ WORKED = (
 
 
 KINKED = (
-    [(np.array([[1.0, 1, 1], [1, -1, 0], [1, 1, 1], [2, 0, 1]]), np.zeros(4)),
-     (np.array([[1.0, 0, -1, 0], [1, 1, 1, 1]]), np.zeros(2)),
-     (np.array([[1.0, 1]]), np.zeros(1))],
+    [
+        (np.array([[1.0, 1, 1], [1, -1, 0], [1, 1, 1], [2, 0, 1]]), np.zeros(4)),
+        (np.array([[1.0, 0, -1, 0], [1, 1, 1, 1]]), np.zeros(2)),
+        (np.array([[1.0, 1]]), np.zeros(1)),
+    ],
     np.array([[0.0, 0, 1], [1, 2, 0]]),
     np.array([[1.0], [2.0]]),
     Spec((3, 4, 2, 1), ("relu", "relu", "identity"), "half_sse"),
@@ -76,8 +77,10 @@ def integer_case(rng):
     sizes = tuple(int(n) for n in rng.integers(1, 6, size=depth + 1))
     acts = tuple(str(rng.choice(["relu", "leaky_relu"])) for _ in range(depth - 1))
     acts += (str(rng.choice(["identity", "relu", "leaky_relu"])),)
-    params = [(rng.integers(-2, 3, size=(m, n)).astype(float),
-               rng.integers(-1, 2, size=m).astype(float)) for n, m in zip(sizes, sizes[1:])]
+    params = [
+        (rng.integers(-2, 3, size=(m, n)).astype(float), rng.integers(-1, 2, size=m).astype(float))
+        for n, m in zip(sizes, sizes[1:])
+    ]
     B = int(rng.integers(1, 5))
     X = rng.integers(-1, 3, size=(B, sizes[0])).astype(float)
     T = rng.integers(-2, 3, size=(B, sizes[-1])).astype(float)

@@ -24,8 +24,12 @@ def parameters(fn):
 def plain(fn):
     """The signature's names, kinds and defaults: the contract, whatever the annotations say."""
     sig = inspect.signature(fn)
-    return str(sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()],
-                           return_annotation=inspect.Signature.empty))
+    return str(
+        sig.replace(
+            parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()],
+            return_annotation=inspect.Signature.empty,
+        )
+    )
 
 
 def test_the_public_functions_are_annotated():
@@ -37,28 +41,42 @@ def test_the_public_functions_are_annotated():
 
 def test_the_public_api_is_frozen():
     assert verifier.__all__ == [
-        "check", "assert_gradients_close", "run_crosscheck", "strategies", "CheckResult",
-        "CrosscheckResult", "NetworkSpec", "Case", "GradientMismatch", "VerifierError",
+        "check",
+        "assert_gradients_close",
+        "run_crosscheck",
+        "strategies",
+        "CheckResult",
+        "CrosscheckResult",
+        "NetworkSpec",
+        "Case",
+        "GradientMismatch",
+        "VerifierError",
     ]
-    options = ("*, examples=200, seed=0, sizes=None, activations=None, layer_activations=None, "
-               "loss=None, batch=None, case=None, timeout=10.0, cases_dir=None")
+    options = (
+        "*, examples=200, seed=0, sizes=None, activations=None, layer_activations=None, "
+        "loss=None, batch=None, case=None, timeout=10.0, cases_dir=None"
+    )
     assert plain(verifier.check) == f"(impl, {options})"
     assert plain(verifier.assert_gradients_close) == f"(impl, {options})"
     assert plain(verifier.run_crosscheck) == "(*, examples=200, seed=0)"
     assert parameters(verifier.strategies.network_specs) == (
         "(*, min_depth: 'int' = 1, max_depth: 'int' = 4, max_width: 'int' = 6, activations=None, "
-        "losses=None, sizes=None)")
+        "losses=None, sizes=None)"
+    )
     assert parameters(verifier.strategies.cases) == (
         "(*, specs=None, batch=None, max_batch: 'int' = 5, regimes=('integers', 'normal', 'saturated', "
-        "'tiny'), **spec_kwargs)")
+        "'tiny'), **spec_kwargs)"
+    )
     assert issubclass(verifier.GradientMismatch, AssertionError)
     assert issubclass(verifier.VerifierError, Exception)
     assert all(getattr(verifier, name) is not None for name in verifier.__all__)
 
 
 def test_import_verifier_does_not_import_jax():
-    code = ("import verifier, sys; assert 'jax' not in sys.modules; "
-            "verifier.NetworkSpec, verifier.strategies; assert 'jax' not in sys.modules")
+    code = (
+        "import verifier, sys; assert 'jax' not in sys.modules; "
+        "verifier.NetworkSpec, verifier.strategies; assert 'jax' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
@@ -121,28 +139,36 @@ def _not_a_list(params, X, T, spec):
     return "gradients"
 
 
-@pytest.mark.parametrize("fn, kind, words", [
-    (_raises, "exception", "ZeroDivisionError: planted"),
-    (_mutates, "mutated_input", "read-only"),
-    (_wrong_shape, "bad_output", "shape"),
-    (_not_a_list, "bad_output", "expected a list"),
-], ids=["raises", "mutates", "wrong-shape", "not-a-list"])
+@pytest.mark.parametrize(
+    "fn, kind, words",
+    [
+        (_raises, "exception", "ZeroDivisionError: planted"),
+        (_mutates, "mutated_input", "read-only"),
+        (_wrong_shape, "bad_output", "shape"),
+        (_not_a_list, "bad_output", "expected a list"),
+    ],
+    ids=["raises", "mutates", "wrong-shape", "not-a-list"],
+)
 def test_a_misbehaving_function_becomes_a_failure_row(fn, kind, words):
     result = verifier.check(fn, examples=3, sizes=(3, 2), loss="sse")
     assert result.verdict == "fail" and result.failures[0].kind == kind
     assert words in result.failures[0].detail
 
 
-@pytest.mark.parametrize("impl, options, message", [
-    ("x.py", dict(examples=0), "examples=0"),
-    ("x.py", dict(seed="1"), "seed='1'"),
-    ("x.py", dict(sizes=(3,)), "at least two sizes"),
-    ("x.py", dict(activations="sigmoid"), "list of names"),
-    ("x.py", dict(sizes=(2, 3, 1), layer_activations="tanh"), "list of names"),
-    ("x.py", dict(layer_activations=["tanh"]), "give sizes too"),
-    ("x.py", dict(timeout=0), "timeout=0"),
-    (42, {}, "got int"),
-], ids=["examples", "seed", "sizes", "activations-str", "layer-str", "layer-no-sizes", "timeout", "impl"])
+@pytest.mark.parametrize(
+    "impl, options, message",
+    [
+        ("x.py", dict(examples=0), "examples=0"),
+        ("x.py", dict(seed="1"), "seed='1'"),
+        ("x.py", dict(sizes=(3,)), "at least two sizes"),
+        ("x.py", dict(activations="sigmoid"), "list of names"),
+        ("x.py", dict(sizes=(2, 3, 1), layer_activations="tanh"), "list of names"),
+        ("x.py", dict(layer_activations=["tanh"]), "give sizes too"),
+        ("x.py", dict(timeout=0), "timeout=0"),
+        (42, {}, "got int"),
+    ],
+    ids=["examples", "seed", "sizes", "activations-str", "layer-str", "layer-no-sizes", "timeout", "impl"],
+)
 def test_bad_options_are_refused_up_front_with_the_fix(impl, options, message):
     with pytest.raises(SpecError, match=message.replace("(", r"\(")):
         verifier.check(impl, **options)

@@ -15,7 +15,7 @@ import pytest
 import tomllib
 from conftest import EXAMPLES, ROOT
 
-TESTS = f'''
+TESTS = f"""
 CORRECT = {str(EXAMPLES / "correct_vectorized.py")!r}
 BUGGY = {str(EXAMPLES / "bug_sign_flip.py")!r}
 
@@ -34,7 +34,7 @@ def test_the_option(backprop_check):
 
 def test_harness_error(backprop_check):
     backprop_check("no_such_impl.py")
-'''
+"""
 
 
 def run_pytest(tmp_path, *args):
@@ -42,9 +42,26 @@ def run_pytest(tmp_path, *args):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("PYTEST_ADDOPTS", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "verifier.pytest_plugin", "-p", "no:cacheprovider",
-         "-rfE", "--backprop-examples", "5", *args, "test_backprop.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "verifier.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-rfE",
+            "--backprop-examples",
+            "5",
+            *args,
+            "test_backprop.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -65,8 +82,9 @@ def test_the_fixture_fails_wrong_gradients_with_the_report(tmp_path):
 
 def test_it_works_under_xdist_with_the_option(tmp_path):
     pytest.importorskip("xdist")
-    code, out = run_pytest(tmp_path, "-p", "xdist.plugin", "-n", "2",
-                           f"--backprop-impl={EXAMPLES / 'correct_vectorized.py'}")
+    code, out = run_pytest(
+        tmp_path, "-p", "xdist.plugin", "-n", "2", f"--backprop-impl={EXAMPLES / 'correct_vectorized.py'}"
+    )
     assert code == 1 and "2 workers" in out and "2 failed, 2 passed" in out, out
     assert_the_report_fails_the_buggy_test(out)
 

@@ -37,8 +37,7 @@ def test_every_regime_is_reached():
     assert {s.loss for s in specs} == set(strategies.ALL_LOSSES)
     assert {(s.activations[-1], s.loss) for s in specs} >= {("sigmoid", "bce"), ("softmax", "softmax_ce")}
     Z = [c.X @ c.params[0][0].T + c.params[0][1] for c in seen]
-    assert any((np.abs(z) > 30).any() for z in Z) or any(
-        (np.abs(c.params[-1][0]) > 30).any() for c in seen)
+    assert any((np.abs(z) > 30).any() for z in Z) or any((np.abs(c.params[-1][0]) > 30).any() for c in seen)
     assert any(((z == 0) & np.isin(c.spec.activations[0], ["relu", "leaky_relu"])).any() for z, c in zip(Z, seen))
 
 

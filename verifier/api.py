@@ -31,11 +31,20 @@ DEFAULT = RunConfig()
 Impl = Any  # a .py path, a module name, a module object or a gradients function
 
 
-def check(impl: Impl, *, examples: int = DEFAULT.examples, seed: int = DEFAULT.seed,
-          sizes: Sequence[int] | None = None, activations: Sequence[str] | None = None,
-          layer_activations: Sequence[str] | None = None, loss: str | None = None, batch: int | None = None,
-          case: Case | str | os.PathLike | None = None, timeout: float = DEFAULT.timeout,
-          cases_dir: str | None = None) -> CheckResult:
+def check(
+    impl: Impl,
+    *,
+    examples: int = DEFAULT.examples,
+    seed: int = DEFAULT.seed,
+    sizes: Sequence[int] | None = None,
+    activations: Sequence[str] | None = None,
+    layer_activations: Sequence[str] | None = None,
+    loss: str | None = None,
+    batch: int | None = None,
+    case: Case | str | os.PathLike | None = None,
+    timeout: float = DEFAULT.timeout,
+    cases_dir: str | None = None,
+) -> CheckResult:
     """Check `impl`'s gradients on `examples` generated cases and return a CheckResult.
 
     impl: a .py path or module name (run isolated), or a function
@@ -50,16 +59,26 @@ def check(impl: Impl, *, examples: int = DEFAULT.examples, seed: int = DEFAULT.s
     from .run.check import run_check
     from .sandbox import InProcess
 
-    options = _validated(examples=examples, seed=seed, sizes=sizes, activations=activations,
-                         layer_activations=layer_activations, loss=loss, batch=batch, case=case,
-                         timeout=timeout)
+    options = _validated(
+        examples=examples,
+        seed=seed,
+        sizes=sizes,
+        activations=activations,
+        layer_activations=layer_activations,
+        loss=loss,
+        batch=batch,
+        case=case,
+        timeout=timeout,
+    )
     case = options.pop("case")
     config = RunConfig(cases_dir=cases_dir, **options)
     if isinstance(impl, (str, os.PathLike)):
         return run_check(os.fspath(impl), config, case=case)
     if not (callable(impl) or isinstance(impl, types.ModuleType)):
-        raise SpecError(f"impl: got {type(impl).__name__}; give a .py path, a module name, "
-                        "a module, or a function gradients(params, X, T, spec)")
+        raise SpecError(
+            f"impl: got {type(impl).__name__}; give a .py path, a module name, "
+            "a module, or a function gradients(params, X, T, spec)"
+        )
     runner = InProcess(impl)
     result = run_check(runner.name, config, case=case, runner=runner)
     if isinstance(impl, types.ModuleType):
@@ -68,16 +87,35 @@ def check(impl: Impl, *, examples: int = DEFAULT.examples, seed: int = DEFAULT.s
     return replace(result, failures=tuple(replace(f, replay=None) for f in result.failures))
 
 
-def assert_gradients_close(impl: Impl, *, examples: int = DEFAULT.examples, seed: int = DEFAULT.seed,
-                           sizes: Sequence[int] | None = None, activations: Sequence[str] | None = None,
-                           layer_activations: Sequence[str] | None = None, loss: str | None = None,
-                           batch: int | None = None, case: Case | str | os.PathLike | None = None,
-                           timeout: float = DEFAULT.timeout, cases_dir: str | None = None) -> CheckResult:
+def assert_gradients_close(
+    impl: Impl,
+    *,
+    examples: int = DEFAULT.examples,
+    seed: int = DEFAULT.seed,
+    sizes: Sequence[int] | None = None,
+    activations: Sequence[str] | None = None,
+    layer_activations: Sequence[str] | None = None,
+    loss: str | None = None,
+    batch: int | None = None,
+    case: Case | str | os.PathLike | None = None,
+    timeout: float = DEFAULT.timeout,
+    cases_dir: str | None = None,
+) -> CheckResult:
     """`check(impl, ...)`, raising GradientMismatch (the short text report as its message, the
     CheckResult as `.result`) unless it passes; returns the CheckResult when it does."""
-    result = check(impl, examples=examples, seed=seed, sizes=sizes, activations=activations,
-                   layer_activations=layer_activations, loss=loss, batch=batch, case=case,
-                   timeout=timeout, cases_dir=cases_dir)
+    result = check(
+        impl,
+        examples=examples,
+        seed=seed,
+        sizes=sizes,
+        activations=activations,
+        layer_activations=layer_activations,
+        loss=loss,
+        batch=batch,
+        case=case,
+        timeout=timeout,
+        cases_dir=cases_dir,
+    )
     if result.verdict != "pass":
         from .report import render
 
@@ -115,5 +153,4 @@ def _validated(*, examples, seed, timeout=DEFAULT.timeout, sizes=None, case=None
             rest[key] = tuple(rest[key])
     if rest.get("layer_activations") is not None and sizes is None:
         raise SpecError("layer_activations pins one activation per layer: give sizes too")
-    return dict(examples=int(examples), seed=int(seed), timeout=float(timeout), sizes=sizes,
-                case=case, **rest)
+    return dict(examples=int(examples), seed=int(seed), timeout=float(timeout), sizes=sizes, case=case, **rest)

@@ -70,13 +70,14 @@ def from_dict(d) -> Case:
     validate_spec(spec)
     L = len(sizes) - 1
     if not isinstance(d["params"], list) or len(d["params"]) != L:
-        raise SpecError(f"params must be a list of {L} objects {{\"W\": ..., \"b\": ...}}")
+        raise SpecError(f'params must be a list of {L} objects {{"W": ..., "b": ...}}')
     params = []
     for l, p in enumerate(d["params"], start=1):
         if not isinstance(p, dict) or "W" not in p or "b" not in p:
             raise SpecError(f"params[{l - 1}] must be an object with W and b")
-        params.append((_array(p["W"], (sizes[l], sizes[l - 1]), f"layer {l} W"),
-                       _array(p["b"], (sizes[l],), f"layer {l} b")))
+        params.append(
+            (_array(p["W"], (sizes[l], sizes[l - 1]), f"layer {l} W"), _array(p["b"], (sizes[l],), f"layer {l} b"))
+        )
     X = np.array(d["X"], dtype=np.float64) if isinstance(d["X"], list) else None
     B = X.shape[0] if X is not None and X.ndim == 2 else -1
     X = _array(d["X"], (max(B, 1), sizes[0]), "X")
@@ -104,7 +105,10 @@ def save(case: Case, path) -> str:
 
 
 WORKED_EXAMPLE = {
-    "sizes": [2, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "mse",
+    "sizes": [2, 2, 1],
+    "activations": ["sigmoid", "sigmoid"],
+    "loss": "mse",
     "params": [{"W": [[1, 1], [1, 1]], "b": [0, 0]}, {"W": [[1, 1]], "b": [0]}],
-    "X": [[-2, -1]], "T": [[1]],
+    "X": [[-2, -1]],
+    "T": [[1]],
 }

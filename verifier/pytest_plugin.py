@@ -22,10 +22,19 @@ import pytest
 
 def pytest_addoption(parser):
     group = parser.getgroup("backprop-verifier")
-    group.addoption("--backprop-impl", metavar="PATH", default=None,
-                    help="the backprop implementation (a .py file or module) the backprop_check fixture checks")
-    group.addoption("--backprop-examples", metavar="N", type=int, default=None,
-                    help="generated cases per backprop_check call (default: verifier.check's)")
+    group.addoption(
+        "--backprop-impl",
+        metavar="PATH",
+        default=None,
+        help="the backprop implementation (a .py file or module) the backprop_check fixture checks",
+    )
+    group.addoption(
+        "--backprop-examples",
+        metavar="N",
+        type=int,
+        default=None,
+        help="generated cases per backprop_check call (default: verifier.check's)",
+    )
 
 
 @pytest.fixture
@@ -41,8 +50,10 @@ def backprop_check(request):
 
         impl = impl if impl is not None else default_impl
         if impl is None:
-            pytest.fail("backprop_check: no implementation; pass --backprop-impl PATH to pytest, "
-                        "or call backprop_check(impl)", pytrace=False)
+            pytest.fail(
+                "backprop_check: no implementation; pass --backprop-impl PATH to pytest, or call backprop_check(impl)",
+                pytrace=False,
+            )
         if default_examples is not None:
             options.setdefault("examples", default_examples)
         options.setdefault("cases_dir", str(request.getfixturevalue("tmp_path") / "backprop-verify"))

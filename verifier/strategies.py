@@ -30,7 +30,17 @@ from reference_impls import model
 from .errors import SpecError
 from .records import Case, NetworkSpec
 
-__all__ = ["network_specs", "cases", "case_from_draw", "compatible", "validate_spec", "pinned_specs", "explore", "is_flaky", "REGIMES"]
+__all__ = [
+    "network_specs",
+    "cases",
+    "case_from_draw",
+    "compatible",
+    "validate_spec",
+    "pinned_specs",
+    "explore",
+    "is_flaky",
+    "REGIMES",
+]
 
 HIDDEN_ACTIVATIONS = model.HIDDEN_ACTIVATIONS
 ALL_ACTIVATIONS = model.ACTIVATION_NAMES
@@ -50,9 +60,7 @@ def _check_names(names, allowed, what):
     names = tuple(names)
     unknown = [n for n in names if n not in allowed]
     if unknown or not names:
-        raise SpecError(
-            f"unknown {what} {unknown or names!r}; choose from {', '.join(allowed)}"
-        )
+        raise SpecError(f"unknown {what} {unknown or names!r}; choose from {', '.join(allowed)}")
     return names
 
 
@@ -124,8 +132,7 @@ def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, 
 
 def pinned_specs(sizes, activations, losses):
     """One network shape and its activations, pinned; the loss drawn from `losses`."""
-    specs = [NetworkSpec(tuple(sizes), tuple(activations), n) for n in losses
-             if compatible(activations[-1], n)]
+    specs = [NetworkSpec(tuple(sizes), tuple(activations), n) for n in losses if compatible(activations[-1], n)]
     if not specs:
         raise SpecError(f"no loss in {list(losses)} fits output activation {activations[-1]}")
     for s in specs:
@@ -162,7 +169,11 @@ def case_from_draw(spec: NetworkSpec, batch: int, regime: str, seed: int, layer:
             if regime == "saturated" and l == layer:
                 W, b = W * SATURATION * np.sqrt(sizes[l - 1]), np.sign(b) * SATURATION + b
         params.append((W, b))
-    X = rng.integers(-2, 3, (batch, sizes[0])).astype(float) if regime == "integers" else rng.normal(size=(batch, sizes[0]))
+    X = (
+        rng.integers(-2, 3, (batch, sizes[0])).astype(float)
+        if regime == "integers"
+        else rng.normal(size=(batch, sizes[0]))
+    )
     return Case(spec, tuple(params), X, _targets(rng, spec, batch, regime))
 
 

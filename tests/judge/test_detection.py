@@ -54,9 +54,11 @@ def generated(impls):
 
 @pytest.mark.parametrize("name", CORRECT)
 def test_no_false_positive_on_generated_cases(generated, name):
-    bad = [(ladder.repro(d), [(f.kind, f.layer, f.param, f.index, f.got, f.expected, f.tolerance)
-                              for f in fps[name][:2]])
-           for d, fps, _, _ in generated if name in fps]
+    bad = [
+        (ladder.repro(d), [(f.kind, f.layer, f.param, f.index, f.got, f.expected, f.tolerance) for f in fps[name][:2]])
+        for d, fps, _, _ in generated
+        if name in fps
+    ]
     assert len(generated) >= CASES * 0.9
     assert not bad, f"{len(bad)} false positives for {name}, first: {bad[:3]}"
 
@@ -75,8 +77,11 @@ def test_single_entry_off_by_1e_6_is_caught_and_located(generated):
     below 1e-6 of the entry."""
     tried = [(d, e, c) for d, _, e, c in generated if e is not None]
     assert len(tried) >= 0.85 * len(generated)
-    missed = [(ladder.repro(d), e) for d, e, (caught, located) in tried
-              if not (caught and located) and (d[2] != "saturated" or e[3] < 1e-6)]
+    missed = [
+        (ladder.repro(d), e)
+        for d, e, (caught, located) in tried
+        if not (caught and located) and (d[2] != "saturated" or e[3] < 1e-6)
+    ]
     assert not missed, missed[:3]
     caught = sum(c[0] for _, _, c in tried)
     assert caught >= 0.95 * len(tried)
@@ -141,15 +146,25 @@ def test_float32_passes_as_float32_and_fails_as_float64(impls):
 
 def _kink_case(act, out="identity", loss="half_sse", W2=2.0, b2=0.0, T=1.0):
     """1-1-1 network whose hidden pre-activation is exactly 0: z1 = 1 * 1 - 1."""
-    return casefile.from_dict({"sizes": [1, 1, 1], "activations": [act, out], "loss": loss,
-                               "params": [{"W": [[1]], "b": [-1]}, {"W": [[W2]], "b": [b2]}],
-                               "X": [[1]], "T": [[T]]})
+    return casefile.from_dict(
+        {
+            "sizes": [1, 1, 1],
+            "activations": [act, out],
+            "loss": loss,
+            "params": [{"W": [[1]], "b": [-1]}, {"W": [[W2]], "b": [b2]}],
+            "X": [[1]],
+            "T": [[T]],
+        }
+    )
 
 
-@pytest.mark.parametrize("act, slopes_ok, slopes_bad", [
-    ("relu", (0.0, 0.5, 1.0), (1.5, -0.5)),
-    ("leaky_relu", (0.01, 0.3, 1.0), (0.0, 1.2)),
-])
+@pytest.mark.parametrize(
+    "act, slopes_ok, slopes_bad",
+    [
+        ("relu", (0.0, 0.5, 1.0), (1.5, -0.5)),
+        ("leaky_relu", (0.01, 0.3, 1.0), (0.0, 1.2)),
+    ],
+)
 def test_kink_any_derivative_in_the_interval_passes(act, slopes_ok, slopes_bad):
     """At z = 0 exactly, h'(0) anywhere in [lo, hi] is right and outside it is wrong: with
     half_sse, an identity output and W2 = 2, dJ/dW1 = dJ/db1 = -2 h'(0)."""
@@ -171,8 +186,9 @@ def test_kink_endpoint_off_by_1e_6_fails():
     assert [(f.layer, f.param, tuple(f.index)) for f in _judge(case, g)] == [(1, "W", (0, 0))]
 
 
-@pytest.mark.parametrize("out, W2, b2, T", [("sigmoid", -1.3, 0.91, 0.45), ("tanh", 0.29, 0.03, 0.55),
-                                            ("softplus", 0.29, 0.03, 0.55)])
+@pytest.mark.parametrize(
+    "out, W2, b2, T", [("sigmoid", -1.3, 0.91, 0.45), ("tanh", 0.29, 0.03, 0.55), ("softplus", 0.29, 0.03, 0.55)]
+)
 def test_relu_one_at_the_kink_with_a_rounded_output_passes(impls, out, W2, b2, T):
     """relu'(0) = 1 on an exact kink, below an output whose h' a correct implementation rounds
     differently from the reference: the rounding of g times 1 is within tolerance."""
@@ -186,8 +202,16 @@ def test_reference_passes_its_own_judgement_at_a_leaky_kink():
     """z = 0 exactly at a leaky_relu output: the delta rule's own dJ/db = 3 * 0.01 is the end of
     the kink interval [0.03, 3], which is computed as 3 * 0.505 -/+ 3 * 0.495 and rounds past
     0.03; the tolerance must cover that rounding."""
-    case = casefile.from_dict({"sizes": [1, 1], "activations": ["leaky_relu"], "loss": "half_sse",
-                               "params": [{"W": [[1]], "b": [-1]}], "X": [[1]], "T": [[-3]]})
+    case = casefile.from_dict(
+        {
+            "sizes": [1, 1],
+            "activations": ["leaky_relu"],
+            "loss": "half_sse",
+            "params": [{"W": [[1]], "b": [-1]}],
+            "X": [[1]],
+            "T": [[-3]],
+        }
+    )
     J, grads = _exact(case)
     assert grads[0][1][0] == pytest.approx(0.03)
     assert _judge(case, grads, float(J)) == []

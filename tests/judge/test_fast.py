@@ -30,8 +30,12 @@ def _module(name):
 
 
 def _user_grads(mod, case):
-    out = mod.gradients([(W.copy(), b.copy()) for W, b in case.params], case.X.copy(), case.T.copy(),
-                        SimpleNamespace(**spec_dict(case.spec)))
+    out = mod.gradients(
+        [(W.copy(), b.copy()) for W, b in case.params],
+        case.X.copy(),
+        case.T.copy(),
+        SimpleNamespace(**spec_dict(case.spec)),
+    )
     return out if isinstance(out, tuple) and len(out) == 2 and np.isscalar(out[0]) else (None, out)
 
 
@@ -39,12 +43,15 @@ def _failing(failures):
     return {(f.layer, f.param) for f in failures if f.kind == "mismatch"}
 
 
-@pytest.mark.parametrize("name, tensors", [
-    ("bug_sign_flip", ALL),
-    ("bug_forgot_factor_2", ALL),
-    ("bug_mean_instead_of_sum", ALL),
-    ("bug_missing_activation_derivative", ALL - {(3, "W"), (3, "b")}),  # the output layer is right
-])
+@pytest.mark.parametrize(
+    "name, tensors",
+    [
+        ("bug_sign_flip", ALL),
+        ("bug_forgot_factor_2", ALL),
+        ("bug_mean_instead_of_sum", ALL),
+        ("bug_missing_activation_derivative", ALL - {(3, "W"), (3, "b")}),  # the output layer is right
+    ],
+)
 def test_each_example_bug_is_caught_in_the_right_tensors(name, tensors):
     mod = _module(name)
     for seed in range(3):
@@ -61,9 +68,12 @@ def test_each_example_bug_is_caught_in_the_right_tensors(name, tensors):
 @pytest.mark.parametrize("name", ["correct_vectorized", "correct_loops", "correct_float32"])
 def test_correct_examples_pass_on_every_regime(name):
     mod = _module(name)
-    specs = [SPEC, NetworkSpec((3, 5, 4), ("relu", "softmax"), "softmax_ce"),
-             NetworkSpec((3, 4, 2), ("leaky_relu", "sigmoid"), "bce"),
-             NetworkSpec((2, 3, 3, 2), ("softplus", "relu", "identity"), "mse")]
+    specs = [
+        SPEC,
+        NetworkSpec((3, 5, 4), ("relu", "softmax"), "softmax_ce"),
+        NetworkSpec((3, 4, 2), ("leaky_relu", "sigmoid"), "bce"),
+        NetworkSpec((2, 3, 3, 2), ("softplus", "relu", "identity"), "mse"),
+    ]
     acts = getattr(mod, "SUPPORTED_ACTIVATIONS", model.ACTIVATIONS)
     losses = getattr(mod, "SUPPORTED_LOSSES", model.LOSSES)
     specs = [s for s in specs if set(s.activations) <= set(acts) and s.loss in losses]
@@ -77,10 +87,15 @@ def test_correct_examples_pass_on_every_regime(name):
             assert len(verdicts) == 2 * (len(spec.sizes) - 1)
 
 
-@pytest.mark.parametrize("name, label", [
-    ("bug_sign_flip", "sign"), ("bug_forgot_factor_2", "scale"),
-    ("bug_mean_instead_of_sum", "batch_reduction"), ("bug_missing_activation_derivative", "activation_derivative"),
-])
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("bug_sign_flip", "sign"),
+        ("bug_forgot_factor_2", "scale"),
+        ("bug_mean_instead_of_sum", "batch_reduction"),
+        ("bug_missing_activation_derivative", "activation_derivative"),
+    ],
+)
 def test_run_check_fast_mode_fails_each_bug_with_its_diagnosis(name, label, tmp_path):
     result = run_check(str(EXAMPLES / f"{name}.py"), examples=25, seed=3, mode="fast", cases_dir=str(tmp_path))
     assert result.verdict == "fail" and result.mode == "fast"
@@ -90,8 +105,9 @@ def test_run_check_fast_mode_fails_each_bug_with_its_diagnosis(name, label, tmp_
 
 
 def test_run_check_fast_mode_passes_a_correct_example(tmp_path):
-    result = run_check(str(EXAMPLES / "correct_vectorized.py"), examples=25, seed=5, mode="fast",
-                       cases_dir=str(tmp_path))
+    result = run_check(
+        str(EXAMPLES / "correct_vectorized.py"), examples=25, seed=5, mode="fast", cases_dir=str(tmp_path)
+    )
     assert result.verdict == "pass", result.failures[:1]
     assert result.extra["directions_seed"] == 5
 

@@ -33,12 +33,15 @@ def test_small_networks_get_jax_as_a_third_reference():
     assert full_oracles(case((WIDTH,) * (DEPTH + 1), ROWS)) == FULL + ("jax_reverse",)
 
 
-@pytest.mark.parametrize("sizes, batch", [
-    ((WIDTH + 1, 2), 1),  # one unit too wide
-    ((2,) * (DEPTH + 2), 1),  # one layer too deep
-    ((2, 2), ROWS + 1),  # one row too many
-    ((64, 128, 64, 10), 16),
-])
+@pytest.mark.parametrize(
+    "sizes, batch",
+    [
+        ((WIDTH + 1, 2), 1),  # one unit too wide
+        ((2,) * (DEPTH + 2), 1),  # one layer too deep
+        ((2, 2), ROWS + 1),  # one row too many
+        ((64, 128, 64, 10), 16),
+    ],
+)
 def test_bigger_networks_get_the_two_that_compile_nothing(sizes, batch):
     assert full_oracles(case(sizes, batch)) == FULL == ("delta_rule", "complex_step")
 

@@ -10,8 +10,12 @@ from verifier.records import Case, NetworkSpec
 def _relu_case():
     """A relu unit sitting exactly on its kink: z = 1*1 + (-1) = 0."""
     spec = NetworkSpec((1, 1, 1), ("relu", "identity"), "sse")
-    return Case(spec, ((np.array([[1.0]]), np.array([-1.0])), (np.array([[2.0]]), np.array([0.0]))),
-                np.array([[1.0]]), np.array([[1.0]]))
+    return Case(
+        spec,
+        ((np.array([[1.0]]), np.array([-1.0])), (np.array([[2.0]]), np.array([0.0]))),
+        np.array([[1.0]]),
+        np.array([[1.0]]),
+    )
 
 
 def test_tolerance_is_per_entry_and_tiny_for_float64():

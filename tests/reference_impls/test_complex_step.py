@@ -86,8 +86,7 @@ def kink_oracle(params, X, spec):
     flags = [[np.zeros(W.shape, bool), np.zeros(b.shape, bool)] for W, b in params]
     for l, which, idx in entries(params):
         Z, _ = model.forward(complex_perturbed(params, l, which, idx), X, spec)
-        flags[l][which][idx] = any(k and np.any((z.real == 0) & (z.imag != 0))
-                                   for z, k in zip(Z[1:], kinked))
+        flags[l][which][idx] = any(k and np.any((z.real == 0) & (z.imag != 0)) for z, k in zip(Z[1:], kinked))
     return flags
 
 
@@ -137,7 +136,14 @@ def test_chunking_changes_nothing(monkeypatch):
 
 
 def test_public_api():
-    assert complex_step.__all__ == ["CSResult", "carry", "gradients", "gradients_with_flags", "output_gradient", "slopes"]
+    assert complex_step.__all__ == [
+        "CSResult",
+        "carry",
+        "gradients",
+        "gradients_with_flags",
+        "output_gradient",
+        "slopes",
+    ]
     assert complex_step.CSResult._fields == ("loss", "grads", "kink")
 
 

@@ -25,8 +25,9 @@ def test_worked_example_of_the_notes():
 
 def test_delta_rule_matches_the_notes_for_half_sse_linear_output():
     """For 1/2 SSE and a linear output the output delta is y - t (the notes' (5))."""
-    spec = casefile.from_dict({**casefile.WORKED_EXAMPLE, "activations": ["sigmoid", "identity"],
-                               "loss": "half_sse"}).spec
+    spec = casefile.from_dict(
+        {**casefile.WORKED_EXAMPLE, "activations": ["sigmoid", "identity"], "loss": "half_sse"}
+    ).spec
     case = casefile.from_dict({**casefile.WORKED_EXAMPLE, "activations": list(spec.activations), "loss": "half_sse"})
     Z, A = model.forward(list(case.params), case.X, spec)
     delta = delta_rule.output_delta(Z, A, case.T, spec)
@@ -36,10 +37,17 @@ def test_delta_rule_matches_the_notes_for_half_sse_linear_output():
 def test_gradient_sums_over_the_batch():
     """dE/dw = sum_n dE_n/dw (the notes): the batch gradient equals the sum of per-sample ones."""
     rng = np.random.default_rng(3)
-    case = casefile.from_dict({**casefile.WORKED_EXAMPLE, "loss": "sse",
-                               "X": rng.normal(size=(4, 2)).tolist(), "T": rng.normal(size=(4, 1)).tolist()})
+    case = casefile.from_dict(
+        {
+            **casefile.WORKED_EXAMPLE,
+            "loss": "sse",
+            "X": rng.normal(size=(4, 2)).tolist(),
+            "T": rng.normal(size=(4, 1)).tolist(),
+        }
+    )
     _, whole = delta_rule.gradients(list(case.params), case.X, case.T, case.spec)
-    parts = [delta_rule.gradients(list(case.params), case.X[n:n + 1], case.T[n:n + 1], case.spec)[1]
-             for n in range(4)]
+    parts = [
+        delta_rule.gradients(list(case.params), case.X[n : n + 1], case.T[n : n + 1], case.spec)[1] for n in range(4)
+    ]
     for l in range(2):
         np.testing.assert_allclose(whole[l][0], sum(p[l][0] for p in parts), rtol=1e-13)

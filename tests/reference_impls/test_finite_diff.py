@@ -39,9 +39,11 @@ def test_worked_example():
     assert finite_diff.gradients(*WORKED)[1][0][0][0, 0] == result.grads[0][0][0, 0]
 
 
-@pytest.mark.parametrize("out,loss", [(o, l) for o in HIDDEN + ("softmax",) for l in LOSSES[:3]]
-                         + [("sigmoid", "bce"), ("softmax", "softmax_ce"), ("softmax", "bce"),
-                            ("sigmoid", "softmax_ce")])
+@pytest.mark.parametrize(
+    "out,loss",
+    [(o, l) for o in HIDDEN + ("softmax",) for l in LOSSES[:3]]
+    + [("sigmoid", "bce"), ("softmax", "softmax_ce"), ("softmax", "bce"), ("sigmoid", "softmax_ce")],
+)
 def test_batched_loss_is_the_model_loss(out, loss):
     """The stacked loss reduction reproduces model.loss_from_output member by member."""
     rng = np.random.default_rng(3)
@@ -80,8 +82,7 @@ def plain_fd(params, X, T, spec):
     out = [[np.empty(W.shape), np.empty(b.shape)] for W, b in params]
     for l, which, idx in entries(params):
         h = step(params[l][which][idx])
-        J = [model.loss(perturbed(params, l, which, idx, s * h), X, T, spec)
-             for s in (1, -1, 0.5, -0.5)]
+        J = [model.loss(perturbed(params, l, which, idx, s * h), X, T, spec) for s in (1, -1, 0.5, -0.5)]
         D1, D2 = (J[0] - J[1]) / (2 * h), (J[2] - J[3]) / h
         out[l][which][idx] = (4 * D2 - D1) / 3
     return out
@@ -142,8 +143,7 @@ def test_kink_entries_cover_both_one_sided_differences():
 
 def one_sided(params, X, T, spec, l, which, idx, h=2.0**-30):
     J0 = model.loss(params, X, T, spec)
-    return [s * (model.loss(perturbed(params, l, which, idx, s * h), X, T, spec) - J0) / h
-            for s in (1, -1)]
+    return [s * (model.loss(perturbed(params, l, which, idx, s * h), X, T, spec) - J0) / h for s in (1, -1)]
 
 
 def test_kink_flags_match_a_plain_forward():

@@ -22,9 +22,17 @@ def test_pack_then_unpack_gives_the_network_back():
         np.testing.assert_array_equal(args[0][:off], np.broadcast_to(np.eye(P), (off, P, P)))
 
 
-@pytest.mark.parametrize("sizes, batch, smallest", [
-    ((1, 1), 1, True), ((16, 16, 16, 16, 16, 16, 16), 16, True), ((17, 1), 1, False),
-    ((2,) * 8, 1, False), ((2, 2), 17, False), ((64, 128, 64, 10), 16, False)])
+@pytest.mark.parametrize(
+    "sizes, batch, smallest",
+    [
+        ((1, 1), 1, True),
+        ((16, 16, 16, 16, 16, 16, 16), 16, True),
+        ((17, 1), 1, False),
+        ((2,) * 8, 1, False),
+        ((2, 2), 17, False),
+        ((64, 128, 64, 10), 16, False),
+    ],
+)
 def test_is_smallest(sizes, batch, smallest):
     assert jax_pack.is_smallest(sizes, batch) is smallest
 
@@ -39,5 +47,7 @@ def test_bad_specs_are_refused_before_anything_runs():
 
 def test_imports_no_jax():
     code = "import sys; from reference_impls import jax_pack; print('jax' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

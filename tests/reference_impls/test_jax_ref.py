@@ -36,8 +36,10 @@ def random_network(rng, out, loss, *, depth=(1, 5), width=(1, 9), batch=(1, 9), 
         sizes[-1] = int(rng.integers(2, width[1] + 1))
     acts = tuple(hidden or rng.choice(HIDDEN) for _ in range(L - 1)) + (out,)
     B = int(rng.integers(batch[0], batch[1] + 1))
-    params = [(1.5 * rng.normal(size=(sizes[l + 1], sizes[l])) / np.sqrt(sizes[l]),
-               rng.normal(size=sizes[l + 1])) for l in range(L)]
+    params = [
+        (1.5 * rng.normal(size=(sizes[l + 1], sizes[l])) / np.sqrt(sizes[l]), rng.normal(size=sizes[l + 1]))
+        for l in range(L)
+    ]
     X = rng.normal(size=(B, sizes[0]))
     return params, X, targets(rng, loss, B, sizes[-1]), NetworkSpec(tuple(sizes), acts, loss)
 
@@ -108,8 +110,13 @@ def test_kink_conventions_at_exactly_zero(mode):
         np.testing.assert_allclose(got[1][0][1], 2 * 2 * (y - 1) * slope, rtol=1e-15, atol=0)
 
 
-SATURATING = [("sigmoid", "bce"), ("softmax", "softmax_ce"), ("tanh", "sse"), ("sigmoid", "mse"),
-              ("softplus", "half_sse")]
+SATURATING = [
+    ("sigmoid", "bce"),
+    ("softmax", "softmax_ce"),
+    ("tanh", "sse"),
+    ("sigmoid", "mse"),
+    ("softplus", "half_sse"),
+]
 
 
 @pytest.mark.parametrize("out,loss", SATURATING, ids=[f"{o}-{l}" for o, l in SATURATING])
@@ -154,16 +161,20 @@ def test_padding_changes_nothing():
         params, X, T, spec = random_network(rng, out, loss)
         assert jax_ref.bucket(spec.sizes, len(X)) != jax_ref.bucket(spec.sizes, len(X), **big)
         for mode, fn in MODES.items():
-            assert_close(fn(params, X, T, spec, **big), fn(params, X, T, spec), rtol=1e-13,
-                         what=f"{mode} {spec}")
+            assert_close(fn(params, X, T, spec, **big), fn(params, X, T, spec), rtol=1e-13, what=f"{mode} {spec}")
 
 
 def _plain_loss(params, X, T, spec):
     """The network and loss of DESIGN section 2 in plain jax.numpy, at its own shapes."""
-    h = {"identity": lambda z: z, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
-         "relu": lambda z: jnp.where(z > 0, z, 0.0),
-         "leaky_relu": lambda z: jnp.where(z > 0, z, 0.01 * z),
-         "softplus": lambda z: jnp.logaddexp(z, 0.0), "softmax": jax.nn.softmax}
+    h = {
+        "identity": lambda z: z,
+        "sigmoid": jax.nn.sigmoid,
+        "tanh": jnp.tanh,
+        "relu": lambda z: jnp.where(z > 0, z, 0.0),
+        "leaky_relu": lambda z: jnp.where(z > 0, z, 0.01 * z),
+        "softplus": lambda z: jnp.logaddexp(z, 0.0),
+        "softmax": jax.nn.softmax,
+    }
     A = X
     for (W, b), act in zip(params, spec.activations):
         Z = A @ W.T + b
@@ -178,8 +189,14 @@ def _plain_loss(params, X, T, spec):
 
 def test_matches_an_unpadded_jax_computation():
     rng = np.random.default_rng(5)
-    for out, loss in [("identity", "sse"), ("sigmoid", "bce"), ("softmax", "softmax_ce"),
-                      ("tanh", "mse"), ("softmax", "half_sse"), ("relu", "sse")]:
+    for out, loss in [
+        ("identity", "sse"),
+        ("sigmoid", "bce"),
+        ("softmax", "softmax_ce"),
+        ("tanh", "mse"),
+        ("softmax", "half_sse"),
+        ("relu", "sse"),
+    ]:
         params, X, T, spec = random_network(rng, out, loss, depth=(2, 4))
         J, g = jax.jit(jax.value_and_grad(_plain_loss), static_argnums=3)(params, X, T, spec)
         plain = (float(J), [(np.asarray(dW), np.asarray(db)) for dW, db in g])
@@ -212,8 +229,9 @@ def test_medium_network_forward_mode():
     rng = np.random.default_rng(8)
     sizes = (20, 24, 20, 16, 12, 10)
     spec = NetworkSpec(sizes, ("tanh", "relu", "softplus", "sigmoid", "softmax"), "softmax_ce")
-    params = [(rng.normal(size=(sizes[l + 1], sizes[l])) / np.sqrt(sizes[l]),
-               rng.normal(size=sizes[l + 1])) for l in range(5)]
+    params = [
+        (rng.normal(size=(sizes[l + 1], sizes[l])) / np.sqrt(sizes[l]), rng.normal(size=sizes[l + 1])) for l in range(5)
+    ]
     X, T = rng.normal(size=(20, 20)), targets(rng, "softmax_ce", 20, 10)
     expected = delta_rule.gradients(params, X, T, spec)
     for fn in MODES.values():
@@ -225,8 +243,10 @@ def test_medium_network_forward_mode():
 
 def test_varied_small_shapes_share_one_compiled_program_per_mode():
     rng = np.random.default_rng(30)
-    networks = [random_network(rng, *OUTPUT_LOSS[k % len(OUTPUT_LOSS)], depth=(1, 6),
-                               width=(1, 10), batch=(1, 10)) for k in range(30)]
+    networks = [
+        random_network(rng, *OUTPUT_LOSS[k % len(OUTPUT_LOSS)], depth=(1, 6), width=(1, 10), batch=(1, 10))
+        for k in range(30)
+    ]
     shapes = {(spec.sizes, len(X)) for _, X, _, spec in networks}
     buckets = {jax_ref.bucket(spec.sizes, len(X)) for _, X, _, spec in networks}
     assert len(shapes) == 30 and buckets == {(16, 6, 16)}
@@ -238,8 +258,7 @@ def test_varied_small_shapes_share_one_compiled_program_per_mode():
     assert after["reverse"] - before["reverse"] <= 1
     assert after["forward"] - before["forward"] <= 1
     # a wider, deeper network with a bigger batch: one more bucket, one program per mode
-    params, X, T, spec = random_network(rng, "tanh", "mse", depth=(5, 5), width=(17, 20),
-                                        batch=(17, 20))
+    params, X, T, spec = random_network(rng, "tanh", "mse", depth=(5, 5), width=(17, 20), batch=(17, 20))
     assert jax_ref.bucket(spec.sizes, len(X)) == (32, 8, 32)
     for fn in MODES.values():
         fn(params, X, T, spec)
@@ -250,25 +269,25 @@ def test_varied_small_shapes_share_one_compiled_program_per_mode():
 # --- arguments -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sizes,acts,loss,message", [
-    ((2, 3, 2), ("softmax", "identity"), "sse", "output layer only"),
-    ((2, 2), ("swish",), "sse", "unknown activation"),
-    ((2, 2), ("identity",), "hinge", "unknown loss"),
-    ((2, 3, 2), ("identity",), "sse", r"need L \+ 1 sizes"),
-], ids=["hidden-softmax", "unknown-activation", "unknown-loss", "wrong-depth"])
+@pytest.mark.parametrize(
+    "sizes,acts,loss,message",
+    [
+        ((2, 3, 2), ("softmax", "identity"), "sse", "output layer only"),
+        ((2, 2), ("swish",), "sse", "unknown activation"),
+        ((2, 2), ("identity",), "hinge", "unknown loss"),
+        ((2, 3, 2), ("identity",), "sse", r"need L \+ 1 sizes"),
+    ],
+    ids=["hidden-softmax", "unknown-activation", "unknown-loss", "wrong-depth"],
+)
 def test_rejects_bad_specs(sizes, acts, loss, message):
-    params = [(np.zeros((sizes[l + 1], sizes[l])), np.zeros(sizes[l + 1]))
-              for l in range(len(sizes) - 1)]
+    params = [(np.zeros((sizes[l + 1], sizes[l])), np.zeros(sizes[l + 1])) for l in range(len(sizes) - 1)]
     with pytest.raises(ValueError, match=message):
-        jax_ref.gradients_reverse(params, np.zeros((1, 2)), np.zeros((1, 2)),
-                                  NetworkSpec(sizes, acts, loss))
+        jax_ref.gradients_reverse(params, np.zeros((1, 2)), np.zeros((1, 2)), NetworkSpec(sizes, acts, loss))
 
 
 def test_rejects_shapes_that_do_not_fit():
     spec = NetworkSpec((2, 2), ("identity",), "sse")
     with pytest.raises(ValueError, match="do not fit"):
-        jax_ref.gradients_forward([(np.zeros((2, 3)), np.zeros(2))], np.zeros((1, 2)),
-                                  np.zeros((1, 2)), spec)
+        jax_ref.gradients_forward([(np.zeros((2, 3)), np.zeros(2))], np.zeros((1, 2)), np.zeros((1, 2)), spec)
     with pytest.raises(ValueError, match="do not fit"):
-        jax_ref.gradients_forward([(np.zeros((2, 2)), np.zeros(2))], np.zeros((1, 3)),
-                                  np.zeros((1, 2)), spec)
+        jax_ref.gradients_forward([(np.zeros((2, 2)), np.zeros(2))], np.zeros((1, 3)), np.zeros((1, 2)), spec)

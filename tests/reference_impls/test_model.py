@@ -49,13 +49,18 @@ def test_fused_forms_equal_the_plain_ones_where_both_are_finite():
     T = rng.uniform(size=(3, 4))
     Y = model.sigmoid(Zl)
     assert model.fused_loss(Zl, T, ("sigmoid", "bce")) == pytest.approx(model.bce(Y, T), rel=1e-13)
-    np.testing.assert_allclose(model.fused_delta(Y, T, ("sigmoid", "bce")),
-                               model.d_bce(Y, T) * model.d_sigmoid(Zl), rtol=1e-12)
+    np.testing.assert_allclose(
+        model.fused_delta(Y, T, ("sigmoid", "bce")), model.d_bce(Y, T) * model.d_sigmoid(Zl), rtol=1e-12
+    )
     T = rng.dirichlet(np.ones(4), 3)
     Y = model.softmax(Zl)
     assert model.fused_loss(Zl, T, ("softmax", "softmax_ce")) == pytest.approx(model.softmax_ce(Y, T), rel=1e-13)
-    np.testing.assert_allclose(model.fused_delta(Y, T, ("softmax", "softmax_ce")),
-                               model.softmax_vjp(Y, model.d_softmax_ce(Y, T)), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        model.fused_delta(Y, T, ("softmax", "softmax_ce")),
+        model.softmax_vjp(Y, model.d_softmax_ce(Y, T)),
+        rtol=1e-12,
+        atol=1e-15,
+    )
 
 
 def test_saturated_bce_stays_finite():

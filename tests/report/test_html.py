@@ -16,13 +16,22 @@ from pathlib import Path
 import pytest
 
 from verifier import casefile, report
-from verifier.records import CrosscheckResult, EntryError, Failure, PairStats
+from verifier.judge.rows import with_step_curves
+from verifier.records import CrosscheckResult, EntryError, Failure, GradResult, PairStats
 from verifier.run.check import run_check
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +41,11 @@ def chromium():
         return path
     if os.environ.get("BACKPROP_VERIFY_NO_BROWSER") == "1":
         pytest.skip("BACKPROP_VERIFY_NO_BROWSER=1: the HTML report is not opened in a browser")
-    pytest.fail("chromium is missing: run scripts/install-browser.sh (or set BACKPROP_VERIFY_NO_BROWSER=1 "
-                "to skip the browser tests)", pytrace=False)
+    pytest.fail(
+        "chromium is missing: run scripts/install-browser.sh (or set BACKPROP_VERIFY_NO_BROWSER=1 "
+        "to skip the browser tests)",
+        pytrace=False,
+    )
 
 
 def open_pages(chromium, pages, tmp_path, screenshot=None):
@@ -45,7 +57,10 @@ def open_pages(chromium, pages, tmp_path, screenshot=None):
         extra = [f"--screenshot={screenshot}", "--window-size=1000,1400"] if name == "screenshot" else ["--dump-dom"]
         procs[name] = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={tmp_path / ('profile-' + name)}", *extra, path.as_uri()],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     doms = {}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=60)
@@ -64,20 +79,37 @@ def errors(dom):
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory):
-    return run_check(str(EXAMPLES / "bug_sign_flip.py"), examples=6, seed=0,
-                     cases_dir=str(tmp_path_factory.mktemp("cases")))
+    return run_check(
+        str(EXAMPLES / "bug_sign_flip.py"), examples=6, seed=0, cases_dir=str(tmp_path_factory.mktemp("cases"))
+    )
 
 
 def disagreeing_references():
     case = casefile.from_dict(casefile.WORKED_EXAMPLE)
     entry = EntryError((0, 0), 1.0, -1.0, 2.0, 2.0, 1e-12)
-    row = Failure("reference_disagreement", "complex_step disagrees with every other reference", layer=1,
-                  param="W", index=(0, 0), got=1.0, expected=-1.0, abs_error=2.0, rel_error=2.0,
-                  tolerance=1e-12, case=casefile.summary(case), worst=(entry,), subject="complex_step")
-    pairs = (PairStats("delta_rule", "complex_step", 9, 0, 1, 2.0, 2.0),
-             PairStats("delta_rule", "central_diff", 9, 0, 0, 1e-10, 1e-8))
-    return CrosscheckResult("error", 0, 3, ("delta_rule", "central_diff", "complex_step"), 1, pairs, (row,),
-                            minimal_case=case)
+    row = Failure(
+        "reference_disagreement",
+        "complex_step disagrees with every other reference",
+        layer=1,
+        param="W",
+        index=(0, 0),
+        got=1.0,
+        expected=-1.0,
+        abs_error=2.0,
+        rel_error=2.0,
+        tolerance=1e-12,
+        case=casefile.summary(case),
+        worst=(entry,),
+        subject="complex_step",
+    )
+    pairs = (
+        PairStats("delta_rule", "complex_step", 9, 0, 1, 2.0, 2.0),
+        PairStats("delta_rule", "central_diff", 9, 0, 0, 1e-10, 1e-8),
+    )
+    rows = tuple(with_step_curves((row,), case))  # the judge draws the minimal case's curve
+    return CrosscheckResult(
+        "error", 0, 3, ("delta_rule", "central_diff", "complex_step"), 1, pairs, rows, minimal_case=case
+    )
 
 
 def grad_result():
@@ -85,15 +117,20 @@ def grad_result():
     from verifier.judge.references import REFERENCES
 
     outputs, _ = run_references(casefile.from_dict(casefile.WORKED_EXAMPLE), {"delta_rule": REFERENCES["delta_rule"]})
-    return {"case": "worked.json", "loss": {n: o.loss for n, o in outputs.items()},
-            "grads": {n: [{"W": dW, "b": db} for dW, db in o.grads] for n, o in outputs.items()}}
+    return GradResult(
+        "worked.json", {n: o.loss for n, o in outputs.items()}, {n: list(o.grads) for n, o in outputs.items()}
+    )
 
 
 def test_reports_render_in_chromium_with_tables_heatmap_and_curve(chromium, failing, tmp_path):
     pass_result = failing.__class__(**{**failing.__dict__, "verdict": "pass", "failures": ()})
-    pages = {"fail": report.render(failing, "html"), "pass": report.render(pass_result, "html"),
-             "crosscheck": report.render(disagreeing_references(), "html"), "grad": report.render(grad_result(), "html"),
-             "screenshot": report.render(failing, "html")}
+    pages = {
+        "fail": report.render(failing, "html"),
+        "pass": report.render(pass_result, "html"),
+        "crosscheck": report.render(disagreeing_references(), "html"),
+        "grad": report.render(grad_result(), "html"),
+        "screenshot": report.render(failing, "html"),
+    }
     png = tmp_path / "fail.png"
     doms = open_pages(chromium, pages, tmp_path, screenshot=png)
     for name, dom in doms.items():

@@ -45,8 +45,9 @@ WORST_HEADER = "| index | got | expected | abs err | rel err | tolerance |"
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory):
-    return run_check(str(EXAMPLES / "bug_sign_flip.py"), examples=8, seed=0,
-                           cases_dir=str(tmp_path_factory.mktemp("cases")))
+    return run_check(
+        str(EXAMPLES / "bug_sign_flip.py"), examples=8, seed=0, cases_dir=str(tmp_path_factory.mktemp("cases"))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,36 +61,95 @@ ENTRY = EntryError((0, 1), -0.25, 0.25, 0.5, 2.0, 1e-15)
 
 def misbehaving():
     """A hang, a crash whose message holds characters XML cannot carry, and a wrong tensor."""
-    rows = (Failure("timeout", "gradients did not return within 10 s", case=SUMMARY),
-            Failure("exception", 'gradients raised ValueError: bad \x00 byte | pipe\n  File "<module>", line 3',
-                    case=SUMMARY),
-            Failure("mismatch", "1 of 4 entries of layer 1 dW are wrong", layer=1, param="W", index=(0, 1),
-                    got=-0.25, expected=0.25, abs_error=0.5, rel_error=2.0, tolerance=1e-15,
-                    case=SUMMARY, worst=(ENTRY,), heatmap=((0.0, 2.0), (1e-16, float("inf")))))
-    tensors = tuple(TensorVerdict(l, p, 4, 0, int(l == 1 and p == "W"), 0.5, 2.0, ()) for l in (1, 2)
-                    for p in "Wb")
-    return CheckResult("fail", 3, 4, "hangs.py", ("delta_rule", "jax_reverse"), rows, "float64", tensors,
-                       extra={"minimal_case": casefile.WORKED_EXAMPLE})
+    rows = (
+        Failure("timeout", "gradients did not return within 10 s", case=SUMMARY),
+        Failure(
+            "exception", 'gradients raised ValueError: bad \x00 byte | pipe\n  File "<module>", line 3', case=SUMMARY
+        ),
+        Failure(
+            "mismatch",
+            "1 of 4 entries of layer 1 dW are wrong",
+            layer=1,
+            param="W",
+            index=(0, 1),
+            got=-0.25,
+            expected=0.25,
+            abs_error=0.5,
+            rel_error=2.0,
+            tolerance=1e-15,
+            case=SUMMARY,
+            worst=(ENTRY,),
+            heatmap=((0.0, 2.0), (1e-16, float("inf"))),
+        ),
+    )
+    tensors = tuple(TensorVerdict(l, p, 4, 0, int(l == 1 and p == "W"), 0.5, 2.0, ()) for l in (1, 2) for p in "Wb")
+    return CheckResult(
+        "fail",
+        3,
+        4,
+        "hangs.py",
+        ("delta_rule", "jax_reverse"),
+        rows,
+        "float64",
+        tensors,
+        extra={"minimal_case": casefile.WORKED_EXAMPLE},
+    )
 
 
 def crosscheck(fail=True):
     names = ("delta_rule", "central_diff", "complex_step")
-    pairs = tuple(PairStats(a, b, 40, 0, int(fail and "complex_step" in (a, b)), 1e-9, 1e-6)
-                  for i, a in enumerate(names) for b in names[i + 1:])
-    rows = (Failure("reference_disagreement", "complex_step disagrees with every other reference at layer 1 W",
-                    layer=1, param="W", index=(0, 0), got=1.0, expected=-1.0, abs_error=2.0, rel_error=2.0,
-                    tolerance=1e-12, case=SUMMARY, worst=(ENTRY,), subject="complex_step"),) if fail else ()
+    pairs = tuple(
+        PairStats(a, b, 40, 0, int(fail and "complex_step" in (a, b)), 1e-9, 1e-6)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    )
+    rows = (
+        (
+            Failure(
+                "reference_disagreement",
+                "complex_step disagrees with every other reference at layer 1 W",
+                layer=1,
+                param="W",
+                index=(0, 0),
+                got=1.0,
+                expected=-1.0,
+                abs_error=2.0,
+                rel_error=2.0,
+                tolerance=1e-12,
+                case=SUMMARY,
+                worst=(ENTRY,),
+                subject="complex_step",
+            ),
+        )
+        if fail
+        else ()
+    )
     rows = tuple(rows_of.with_step_curves(rows, WORKED))  # the judge draws the curve of the minimal case
-    return CrosscheckResult("error" if fail else "pass", 0, 6, names, len(rows), pairs, rows, 1.5,
-                            minimal_case=WORKED if fail else None)
+    return CrosscheckResult(
+        "error" if fail else "pass", 0, 6, names, len(rows), pairs, rows, 1.5, minimal_case=WORKED if fail else None
+    )
 
 
 def gate_result(passing):
-    tensors = [{"layer": t.layer, "param": t.param, "baseline_max_rel": 1e-12, "max_rel": t.max_rel,
-                "baseline_max_abs": 1e-15, "max_abs": t.max_abs, "ratio": 2.0, "regressed": False}
-               for t in passing.tensors]
-    return CheckResult(**{**passing.__dict__, "extra": {"gate": {"baseline": "baseline.json", "factor": 10.0,
-                                                                  "tensors": tensors, "note": None}}})
+    tensors = [
+        {
+            "layer": t.layer,
+            "param": t.param,
+            "baseline_max_rel": 1e-12,
+            "max_rel": t.max_rel,
+            "baseline_max_abs": 1e-15,
+            "max_abs": t.max_abs,
+            "ratio": 2.0,
+            "regressed": False,
+        }
+        for t in passing.tensors
+    ]
+    return CheckResult(
+        **{
+            **passing.__dict__,
+            "extra": {"gate": {"baseline": "baseline.json", "factor": 10.0, "tensors": tensors, "note": None}},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +158,22 @@ def grad():
     from verifier.judge.references import REFERENCES
 
     outputs, _ = run_references(WORKED, {n: REFERENCES[n] for n in ("delta_rule", "central_diff")})
-    return GradResult("worked.json", {n: float(o.loss) for n, o in outputs.items()},
-                      {n: list(o.grads) for n, o in outputs.items()})
+    return GradResult(
+        "worked.json", {n: float(o.loss) for n, o in outputs.items()}, {n: list(o.grads) for n, o in outputs.items()}
+    )
 
 
 @pytest.fixture(scope="module")
 def results(failing, passing, grad):
-    return {"fail": failing, "pass": passing, "misbehaving": misbehaving(), "crosscheck-fail": crosscheck(),
-            "crosscheck-pass": crosscheck(False), "gate": gate_result(passing), "grad": grad}
+    return {
+        "fail": failing,
+        "pass": passing,
+        "misbehaving": misbehaving(),
+        "crosscheck-fail": crosscheck(),
+        "crosscheck-pass": crosscheck(False),
+        "gate": gate_result(passing),
+        "grad": grad,
+    }
 
 
 # --- every format, every result -------------------------------------------------------------
@@ -131,8 +199,22 @@ def test_the_real_runs_are_what_the_reports_are_tested_on(failing, passing):
 
 # --- json: DESIGN section 6 -----------------------------------------------------------------
 
-FAILURE_FIELDS = {"kind", "layer", "param", "index", "got", "expected", "abs_error", "rel_error",
-                  "tolerance", "diagnosis", "detail", "case", "case_file", "replay"}
+FAILURE_FIELDS = {
+    "kind",
+    "layer",
+    "param",
+    "index",
+    "got",
+    "expected",
+    "abs_error",
+    "rel_error",
+    "tolerance",
+    "diagnosis",
+    "detail",
+    "case",
+    "case_file",
+    "replay",
+}
 
 
 def test_json_check_has_every_design_field(results):
@@ -192,7 +274,7 @@ def test_markdown_of_a_pass_has_the_per_tensor_table(passing):
 def test_markdown_escapes_pipes_and_shows_the_call_failures(results):
     out = report.render(results["misbehaving"], "markdown")
     assert "### timeout: the call" in out and "### exception: the call" in out
-    assert '```text\ngradients raised ValueError' in out  # a traceback stays a block, <module> and all
+    assert "```text\ngradients raised ValueError" in out  # a traceback stays a block, <module> and all
     assert WORST_HEADER in _squash(out) and "| layer | param |" in _squash(out)
     assert "| a\\|b | 1 |" in _squash(common.table([["a|b", 1]], ["x", "y"], "github"))
 
@@ -217,8 +299,7 @@ def schema():
     return xmlschema.XMLSchema(str(XSD))
 
 
-@pytest.mark.parametrize("name", ["fail", "pass", "misbehaving", "crosscheck-fail", "crosscheck-pass", "gate",
-                                  "grad"])
+@pytest.mark.parametrize("name", ["fail", "pass", "misbehaving", "crosscheck-fail", "crosscheck-pass", "gate", "grad"])
 def test_junit_is_valid_against_the_schema(results, schema, name):
     schema.validate(report.render(results[name], "junit"))
 
@@ -307,8 +388,7 @@ def test_heatmaps_of_large_tensors_are_pooled_to_64_cells_a_side():
     rng = np.random.default_rng(0)
     sizes = (130, 100)  # one layer: no compiling of a deeper network for the JAX reference
     params = tuple((rng.normal(size=(m, n)) / 10, rng.normal(size=m)) for n, m in zip(sizes, sizes[1:]))
-    case = Case(NetworkSpec(sizes, ("tanh",), "half_sse"), params, rng.normal(size=(2, 130)),
-                rng.normal(size=(2, 100)))
+    case = Case(NetworkSpec(sizes, ("tanh",), "half_sse"), params, rng.normal(size=(2, 130)), rng.normal(size=(2, 100)))
     oracle = Oracle(case, oracles=("delta_rule",))  # no JAX compile: the tensor is what matters
     wrong = [(-dW, -db) for dW, db in oracle.grads]
     failures, _, _ = judge_gradients(case, oracle, wrong, None)
@@ -320,19 +400,39 @@ def test_heatmaps_of_large_tensors_are_pooled_to_64_cells_a_side():
 
 
 def test_the_step_curve_is_drawn_for_gradient_entries_only():
-    row = Failure("update_mismatch", "train_step is not W - lr dJ/dW", layer=1, param="W", index=(0, 0),
-                  abs_error=float("inf"), case=SUMMARY)
+    row = Failure(
+        "update_mismatch",
+        "train_step is not W - lr dJ/dW",
+        layer=1,
+        param="W",
+        index=(0, 0),
+        abs_error=float("inf"),
+        case=SUMMARY,
+    )
     rows = tuple(rows_of.with_step_curves((row, Failure(**{**row.__dict__, "kind": "mismatch"})), WORKED))
     assert rows[0].step_curve is None and rows[1].step_curve is not None
-    page = report.render(CheckResult("fail", 0, 1, "x.py", ("delta_rule",), rows, "float64",
-                                   extra={"minimal_case": casefile.WORKED_EXAMPLE}), "html")
+    page = report.render(
+        CheckResult(
+            "fail", 0, 1, "x.py", ("delta_rule",), rows, "float64", extra={"minimal_case": casefile.WORKED_EXAMPLE}
+        ),
+        "html",
+    )
     assert page.count('<polyline class="fd"') == 1 and 'class="own"' not in page  # no line at infinity
 
 
 def test_fast_mode_reports_name_the_directions_seed(passing):
     # a fast run is replayed by its directions: every format a person or CI reads must say them
-    fast = CheckResult("pass", 7, 5, "x.py", ("complex_step_directional", "delta_rule"), (), "float64",
-                       mode="fast", extra={"directions_seed": 7})
+    fast = CheckResult(
+        "pass",
+        7,
+        5,
+        "x.py",
+        ("complex_step_directional", "delta_rule"),
+        (),
+        "float64",
+        mode="fast",
+        extra={"directions_seed": 7},
+    )
     assert "fast mode (directions seed 7)" in report.render(fast, "text")
     assert "fast mode (directions seed 7)" in report.render(fast, "markdown")
     assert "<dt>directions seed</dt><dd>7</dd>" in report_html.render(fast)

@@ -79,13 +79,26 @@ def test_junit_of_several_needs_a_directory(capsys, tmp_path):
 
 
 def _result(verdict):
-    return CheckResult(verdict=verdict, seed=0, examples=1, implementation=verdict, references=(),
-                       failures=() if verdict == "pass" else (Failure("mismatch", "x", layer=1, param="W"),))
+    return CheckResult(
+        verdict=verdict,
+        seed=0,
+        examples=1,
+        implementation=verdict,
+        references=(),
+        failures=() if verdict == "pass" else (Failure("mismatch", "x", layer=1, param="W"),),
+    )
 
 
-@pytest.mark.parametrize("verdicts, code", [
-    (["pass", "pass"], 0), (["pass", "fail"], 1), (["fail", "error", "pass"], 2), (["error"], 2), ([], 0),
-])
+@pytest.mark.parametrize(
+    "verdicts, code",
+    [
+        (["pass", "pass"], 0),
+        (["pass", "fail"], 1),
+        (["fail", "error", "pass"], 2),
+        (["error"], 2),
+        ([], 0),
+    ],
+)
 def test_exit_code_is_the_worst(verdicts, code):
     assert batch.exit_code([_result(v) for v in verdicts]) == code
 

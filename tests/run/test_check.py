@@ -21,8 +21,9 @@ BUGS = {
 
 @pytest.mark.parametrize("name", sorted(BUGS))
 def test_example_bug_fails_with_its_label(name, tmp_path, capsys):
-    code = cli.main(["check", str(EXAMPLES / f"{name}.py"), "--examples", "200", "--format", "json",
-                     "--cases-dir", str(tmp_path)])
+    code = cli.main(
+        ["check", str(EXAMPLES / f"{name}.py"), "--examples", "200", "--format", "json", "--cases-dir", str(tmp_path)]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["verdict"] == "fail"
     label, words = BUGS[name]
@@ -48,16 +49,26 @@ def test_correct_example_passes_200_cases(name, capsys):
 
 
 def test_homework_network_is_pinned():
-    r = run_check(str(EXAMPLES / "correct_loops.py"), examples=20, sizes=(2, 2, 1),
-                  layer_activations=("sigmoid", "sigmoid"), loss="mse", batch=1)
+    r = run_check(
+        str(EXAMPLES / "correct_loops.py"),
+        examples=20,
+        sizes=(2, 2, 1),
+        layer_activations=("sigmoid", "sigmoid"),
+        loss="mse",
+        batch=1,
+    )
     assert r.verdict == "pass" and r.examples == 20
     assert [t.compared for t in r.tensors if t.layer == 1 and t.param == "W"] == [80]
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--sizes", "2,3,1", "--activations", "relu", "tanh"], "the pinned network uses activation relu"),
-    (["--case", str(EXAMPLES.parent / "reports" / "examples" / "worked_example.json")], "the case uses loss mse"),
-], ids=["pinned-activation", "case-file-loss"])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--sizes", "2,3,1", "--activations", "relu", "tanh"], "the pinned network uses activation relu"),
+        (["--case", str(EXAMPLES.parent / "reports" / "examples" / "worked_example.json")], "the case uses loss mse"),
+    ],
+    ids=["pinned-activation", "case-file-loss"],
+)
 def test_network_the_implementation_does_not_support_is_a_usage_error(argv, words, capsys):
     # bug_sign_flip declares sigmoid/tanh and sse only: checking it elsewhere would blame it
     # for a network it never claimed to handle
@@ -67,8 +78,23 @@ def test_network_the_implementation_does_not_support_is_a_usage_error(argv, word
 
 
 def test_pinned_network_within_what_is_supported_runs(tmp_path, capsys):
-    code = cli.main(["check", str(EXAMPLES / "bug_sign_flip.py"), "--sizes", "2,3,1", "--activations", "tanh",
-                     "sigmoid", "--examples", "5", "--format", "json", "--cases-dir", str(tmp_path)])
+    code = cli.main(
+        [
+            "check",
+            str(EXAMPLES / "bug_sign_flip.py"),
+            "--sizes",
+            "2,3,1",
+            "--activations",
+            "tanh",
+            "sigmoid",
+            "--examples",
+            "5",
+            "--format",
+            "json",
+            "--cases-dir",
+            str(tmp_path),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["failures"][0]["case"]["activations"] == ["tanh", "sigmoid"]
 
@@ -81,16 +107,20 @@ def test_worked_example_case_file(tmp_path):
 
 def test_loss_value_is_checked(tmp_path):
     impl = tmp_path / "wrong_loss.py"
-    impl.write_text((EXAMPLES / "correct_vectorized.py").read_text().replace(
-        "return J, grads[::-1]", "return 1.5 * J, grads[::-1]"))
+    impl.write_text(
+        (EXAMPLES / "correct_vectorized.py").read_text().replace("return J, grads[::-1]", "return 1.5 * J, grads[::-1]")
+    )
     r = run_check(str(impl), examples=30)
     assert r.verdict == "fail" and any(f.kind == "loss_mismatch" for f in r.failures)
 
 
 def test_train_step_with_the_wrong_sign_is_named(tmp_path):
     impl = tmp_path / "uphill.py"
-    impl.write_text((EXAMPLES / "correct_vectorized.py").read_text().replace(
-        "(W - lr * dW, b - lr * db)", "(W + lr * dW, b + lr * db)"))
+    impl.write_text(
+        (EXAMPLES / "correct_vectorized.py")
+        .read_text()
+        .replace("(W - lr * dW, b - lr * db)", "(W + lr * dW, b + lr * db)")
+    )
     r = run_check(str(impl), examples=30)
     rows = [f for f in r.failures if f.kind == "update_mismatch"]
     assert r.verdict == "fail" and rows and rows[0].diagnosis == "sign" and "wrong sign" in rows[0].detail
@@ -98,21 +128,29 @@ def test_train_step_with_the_wrong_sign_is_named(tmp_path):
 
 def test_in_out_layout_is_transposed_on_the_way_in_and_out(tmp_path):
     impl = tmp_path / "in_out.py"
-    impl.write_text((EXAMPLES / "correct_vectorized.py").read_text().replace(
-        "Zs.append(As[-1] @ W.T + b)", "Zs.append(As[-1] @ W + b)").replace(
-        "grads.append((delta.T @ As[l], delta.sum(axis=0)))", "grads.append((As[l].T @ delta, delta.sum(axis=0)))").replace(
-        "delta = (delta @ params[l][0])", "delta = (delta @ params[l][0].T)") + '\nLAYOUT = "in_out"\n')
+    impl.write_text(
+        (EXAMPLES / "correct_vectorized.py")
+        .read_text()
+        .replace("Zs.append(As[-1] @ W.T + b)", "Zs.append(As[-1] @ W + b)")
+        .replace(
+            "grads.append((delta.T @ As[l], delta.sum(axis=0)))", "grads.append((As[l].T @ delta, delta.sum(axis=0)))"
+        )
+        .replace("delta = (delta @ params[l][0])", "delta = (delta @ params[l][0].T)")
+        + '\nLAYOUT = "in_out"\n'
+    )
     r = run_check(str(impl), examples=40)
     assert r.verdict == "pass", [f.detail for f in r.failures]
 
 
 def test_float32_implementation_is_judged_to_float32(tmp_path):
     impl = tmp_path / "f32.py"
-    impl.write_text("import numpy as np\nfrom correct_vectorized import gradients as g64\n"
-                    "def gradients(params, X, T, spec):\n"
-                    "    f = lambda a: np.asarray(a, np.float32)\n"
-                    "    J, grads = g64([(f(W), f(b)) for W, b in params], f(X), f(T), spec)\n"
-                    "    return [(f(a), f(b)) for a, b in grads]\n")
+    impl.write_text(
+        "import numpy as np\nfrom correct_vectorized import gradients as g64\n"
+        "def gradients(params, X, T, spec):\n"
+        "    f = lambda a: np.asarray(a, np.float32)\n"
+        "    J, grads = g64([(f(W), f(b)) for W, b in params], f(X), f(T), spec)\n"
+        "    return [(f(a), f(b)) for a, b in grads]\n"
+    )
     (tmp_path / "correct_vectorized.py").write_text((EXAMPLES / "correct_vectorized.py").read_text())
     r = run_check(str(impl), examples=100)
     assert r.verdict == "pass" and r.dtype == "float32", [f.detail for f in r.failures]
@@ -134,24 +172,50 @@ HOSTILE = {
     "exits": ("import os\ndef gradients(params, X, T, spec):\n    os._exit(3)\n", "exited"),
     "floods output": ("def gradients(params, X, T, spec):\n    while True:\n        print('x' * 1000)\n", "timeout"),
     "eats memory": ("def gradients(params, X, T, spec):\n    return bytearray(50 * 2**30)\n", "exception"),
-    "returns NaN": (CORRECT.replace("return J, grads[::-1]", "return J, [(a * np.nan, b) for a, b in grads[::-1]]"), "nonfinite"),
-    "wrong shapes": (CORRECT.replace("return J, grads[::-1]", "return J, [(a[:, :1], b) for a, b in grads[::-1]]"), "bad_output"),
+    "returns NaN": (
+        CORRECT.replace("return J, grads[::-1]", "return J, [(a * np.nan, b) for a, b in grads[::-1]]"),
+        "nonfinite",
+    ),
+    "wrong shapes": (
+        CORRECT.replace("return J, grads[::-1]", "return J, [(a[:, :1], b) for a, b in grads[::-1]]"),
+        "bad_output",
+    ),
     "returns a string": ("def gradients(params, X, T, spec):\n    return 'gradients'\n", "bad_output"),
-    "mutates X": (CORRECT.replace("    Zs, As = [], [X]", "    X.flags.writeable = True\n    X *= 1.0000001\n    Zs, As = [], [X]"), "mutated_input"),
-    "wrong and tampers with numpy": (CORRECT.replace("return J, grads[::-1]", "np.allclose = lambda *a, **k: True\n    np.testing.assert_allclose = lambda *a, **k: None\n    np.abs = lambda a: a * 0\n    return J, [(-a, -b) for a, b in grads[::-1]]"), "mismatch"),
-    "wrong and tampers with the harness": ("import sys, os\n" + CORRECT.replace("return J, grads[::-1]", "for m in list(sys.modules.values()):\n        for k in ('judge', 'compare', 'send', 'reply'):\n            if hasattr(m, k):\n                try: setattr(m, k, None)\n                except Exception: pass\n    try: os.kill(os.getppid(), 9)\n    except Exception: pass\n    return J, [(2 * a, 2 * b) for a, b in grads[::-1]]"), "mismatch"),
+    "mutates X": (
+        CORRECT.replace(
+            "    Zs, As = [], [X]", "    X.flags.writeable = True\n    X *= 1.0000001\n    Zs, As = [], [X]"
+        ),
+        "mutated_input",
+    ),
+    "wrong and tampers with numpy": (
+        CORRECT.replace(
+            "return J, grads[::-1]",
+            "np.allclose = lambda *a, **k: True\n    np.testing.assert_allclose = lambda *a, **k: None\n    np.abs = lambda a: a * 0\n    return J, [(-a, -b) for a, b in grads[::-1]]",
+        ),
+        "mismatch",
+    ),
+    "wrong and tampers with the harness": (
+        "import sys, os\n"
+        + CORRECT.replace(
+            "return J, grads[::-1]",
+            "for m in list(sys.modules.values()):\n        for k in ('judge', 'compare', 'send', 'reply'):\n            if hasattr(m, k):\n                try: setattr(m, k, None)\n                except Exception: pass\n    try: os.kill(os.getppid(), 9)\n    except Exception: pass\n    return J, [(2 * a, 2 * b) for a, b in grads[::-1]]",
+        ),
+        "mismatch",
+    ),
 }
 
 
 @pytest.mark.parametrize("source,kind", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_implementation_becomes_its_row(source, kind, tmp_path, capsys):
     import os
+
     if "os.kill(os.getppid()" in source and os.geteuid() != 0:
         pytest.skip("the child can signal the harness unless the harness is root (privilege drop)")
     impl = tmp_path / "hostile.py"
     impl.write_text(source)
-    code = cli.main(["check", str(impl), "--examples", "4", "--timeout", "2", "--format", "json",
-                     "--cases-dir", str(tmp_path)])
+    code = cli.main(
+        ["check", str(impl), "--examples", "4", "--timeout", "2", "--format", "json", "--cases-dir", str(tmp_path)]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["verdict"] == "fail"
     assert kind in {f["kind"] for f in report["failures"]}, report["failures"][:2]
@@ -160,7 +224,11 @@ def test_hostile_implementation_becomes_its_row(source, kind, tmp_path, capsys):
 def test_a_crash_on_some_cases_changes_no_other_verdict(tmp_path):
     """Crashes on batch 3 only; every other case is judged as if nothing happened."""
     impl = tmp_path / "flaky.py"
-    impl.write_text(CORRECT.replace("    Zs, As = [], [X]", "    if len(X) == 3:\n        import os; os._exit(1)\n    Zs, As = [], [X]"))
+    impl.write_text(
+        CORRECT.replace(
+            "    Zs, As = [], [X]", "    if len(X) == 3:\n        import os; os._exit(1)\n    Zs, As = [], [X]"
+        )
+    )
     r = run_check(str(impl), examples=40, timeout=5)
     kinds = {f.kind for f in r.failures}
     assert kinds == {"exited"} and all(f.case["batch"] == 3 for f in r.failures)
@@ -169,11 +237,16 @@ def test_a_crash_on_some_cases_changes_no_other_verdict(tmp_path):
 
 def test_tampering_with_numpy_changes_no_verdict_of_a_correct_implementation(tmp_path):
     impl = tmp_path / "tamper_ok.py"
-    impl.write_text(CORRECT.replace("    Zs, As = [], [X]", "    np.isfinite = lambda a: False\n    np.asarray = None\n    Zs, As = [], [X]"))
+    impl.write_text(
+        CORRECT.replace(
+            "    Zs, As = [], [X]", "    np.isfinite = lambda a: False\n    np.asarray = None\n    Zs, As = [], [X]"
+        )
+    )
     assert run_check(str(impl), examples=30).verdict == "pass"
 
 
 # --- the references full mode judges against (verifier/references.py: full_oracles) -------
+
 
 def _big_case(acts=("tanh", "sigmoid", "tanh"), loss="sse"):
     from verifier.records import NetworkSpec
@@ -220,7 +293,9 @@ def test_a_planted_wrong_loss_value_of_the_jax_forward_is_a_harness_error(monkey
     from verifier.judge.oracle import Oracle
 
     right = references.REFERENCES["jax_reverse"]
-    monkeypatch.setitem(references.REFERENCES, "jax_reverse", lambda c: right(c)._replace(loss=right(c).loss * (1 + 1e-9)))
+    monkeypatch.setitem(
+        references.REFERENCES, "jax_reverse", lambda c: right(c)._replace(loss=right(c).loss * (1 + 1e-9))
+    )
     with pytest.raises(ReferenceDisagreement, match="loss values differ"):
         Oracle(casefile.from_dict(casefile.WORKED_EXAMPLE))
     Oracle(_big_case())  # no jax on a big network: nothing to disagree with

@@ -35,8 +35,17 @@ def gate_run(tmp, impl_source, *args):
     tmp.mkdir(exist_ok=True)
     (tmp / "impl.py").write_text(impl_source)
     out = tmp / "report.json"
-    argv = ["gate", str(tmp / "impl.py"), "--format", "json", "--output", str(out),
-            "--cases-dir", str(tmp / "cases"), *args]
+    argv = [
+        "gate",
+        str(tmp / "impl.py"),
+        "--format",
+        "json",
+        "--output",
+        str(out),
+        "--cases-dir",
+        str(tmp / "cases"),
+        *args,
+    ]
     code = cli.main(argv)
     return code, (json.loads(out.read_text()) if out.exists() else None)
 
@@ -45,8 +54,15 @@ def gate_run(tmp, impl_source, *args):
 def baseline(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gate")
     path = tmp / "baseline.json"
-    code, report = gate_run(tmp / "correct", (EXAMPLES / "correct_vectorized.py").read_text(),
-                            "--baseline", str(path), "--update", "--quiet", *OPTIONS)
+    code, report = gate_run(
+        tmp / "correct",
+        (EXAMPLES / "correct_vectorized.py").read_text(),
+        "--baseline",
+        str(path),
+        "--update",
+        "--quiet",
+        *OPTIONS,
+    )
     assert code == 0, report
     return path
 
@@ -58,17 +74,31 @@ def kinds(report):
 def test_the_baseline_records_the_configuration_and_per_tensor_errors(baseline):
     data = json.loads(baseline.read_text())
     assert data["name"] == "impl" and data["dtype"] == "float64" and data["examples"] == 15
-    assert data["config"] == {"examples": 15, "seed": 0, "sizes": [3, 4, 2],
-                              "activations": ["tanh", "sigmoid"], "loss": "sse", "batch": None}
+    assert data["config"] == {
+        "examples": 15,
+        "seed": 0,
+        "sizes": [3, 4, 2],
+        "activations": ["tanh", "sigmoid"],
+        "loss": "sse",
+        "batch": None,
+    }
     assert [(t["layer"], t["param"]) for t in data["tensors"]] == [(1, "W"), (1, "b"), (2, "W"), (2, "b")]
     assert all(0 <= t["max_rel"] < 1e-6 and t["max_abs"] < 1e-12 for t in data["tensors"])
 
 
 def test_the_same_implementation_passes_and_writes_every_report(baseline, tmp_path, capsys):
     md, xml = tmp_path / "gate.md", tmp_path / "gate.xml"
-    code, report = gate_run(tmp_path, (EXAMPLES / "correct_vectorized.py").read_text(),
-                            "--baseline", str(baseline), "--markdown", str(md), "--junit", str(xml),
-                            "--verbose")
+    code, report = gate_run(
+        tmp_path,
+        (EXAMPLES / "correct_vectorized.py").read_text(),
+        "--baseline",
+        str(baseline),
+        "--markdown",
+        str(md),
+        "--junit",
+        str(xml),
+        "--verbose",
+    )
     assert code == 0 and report["verdict"] == "pass" and report["failures"] == []
     assert report["seed"] == 0 and report["examples"] == 15  # the baseline's configuration
     assert [t["ratio"] for t in report["extra"]["gate"]["tensors"]] == [1.0] * 4  # deterministic
@@ -99,19 +129,24 @@ def test_a_sign_bug_fails_as_a_mismatch_not_as_lost_precision(baseline, tmp_path
 
 def test_a_failing_implementation_cannot_become_a_baseline(tmp_path, capsys):
     path = tmp_path / "new-baseline.json"
-    code, report = gate_run(tmp_path, (EXAMPLES / "bug_sign_flip.py").read_text(),
-                            "--baseline", str(path), "--update", *OPTIONS)
+    code, report = gate_run(
+        tmp_path, (EXAMPLES / "bug_sign_flip.py").read_text(), "--baseline", str(path), "--update", *OPTIONS
+    )
     assert code == 1 and report["verdict"] == "fail" and not path.exists()
     assert "cannot become a baseline" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--examples", "7"], "--examples 7 differs from the baseline"),
-    (["--sizes", "3,5,2"], "--sizes 3,5,2 differs"),
-    (["--activations", "sigmoid", "sigmoid"], "--activations sigmoid sigmoid differs"),
-    (["--batch", "2"], "recorded with (no --batch)"),
-    (["--case", "x.json"], "--case is for check"),
-], ids=["examples", "sizes", "activations", "batch", "case"])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--examples", "7"], "--examples 7 differs from the baseline"),
+        (["--sizes", "3,5,2"], "--sizes 3,5,2 differs"),
+        (["--activations", "sigmoid", "sigmoid"], "--activations sigmoid sigmoid differs"),
+        (["--batch", "2"], "recorded with (no --batch)"),
+        (["--case", "x.json"], "--case is for check"),
+    ],
+    ids=["examples", "sizes", "activations", "batch", "case"],
+)
 def test_options_that_contradict_the_baseline_are_exit_2(baseline, tmp_path, capsys, args, message):
     code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n", "--baseline", str(baseline), *args)
     err = capsys.readouterr().err
@@ -132,14 +167,14 @@ def test_a_baseline_of_another_implementation_is_exit_2(baseline, tmp_path, caps
 
 
 def test_a_missing_baseline_says_to_run_with_update(tmp_path, capsys):
-    code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n",
-                       "--baseline", str(tmp_path / "none.json"))
+    code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n", "--baseline", str(tmp_path / "none.json"))
     err = capsys.readouterr().err
     assert code == 2 and "no baseline at" in err and "--update" in err
 
 
-@pytest.mark.parametrize("text", ["{", "[]", '{"format": 1}', '{"format": 99}'],
-                         ids=["truncated", "list", "fields-missing", "future-format"])
+@pytest.mark.parametrize(
+    "text", ["{", "[]", '{"format": 1}', '{"format": 99}'], ids=["truncated", "list", "fields-missing", "future-format"]
+)
 def test_an_unreadable_baseline_is_exit_2(tmp_path, capsys, text):
     (tmp_path / "b.json").write_text(text)
     code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n", "--baseline", str(tmp_path / "b.json"))
@@ -147,8 +182,18 @@ def test_an_unreadable_baseline_is_exit_2(tmp_path, capsys, text):
 
 
 def test_quiet_writes_nothing_to_stderr(tmp_path, capsys):
-    code, _ = gate_run(tmp_path, (EXAMPLES / "correct_vectorized.py").read_text(), "--baseline",
-                       str(tmp_path / "b.json"), "--update", "--quiet", "--examples", "3", "--sizes", "2,1")
+    code, _ = gate_run(
+        tmp_path,
+        (EXAMPLES / "correct_vectorized.py").read_text(),
+        "--baseline",
+        str(tmp_path / "b.json"),
+        "--update",
+        "--quiet",
+        "--examples",
+        "3",
+        "--sizes",
+        "2,1",
+    )
     assert code == 0 and capsys.readouterr().err == "" and (tmp_path / "b.json").exists()
 
 
@@ -157,24 +202,33 @@ def test_quiet_writes_nothing_to_stderr(tmp_path, capsys):
 
 def result(max_rels, failures=(), dtype="float64"):
     tensors = tuple(TensorVerdict(1, p, 6, 0, 0, 1e-15, r, ()) for p, r in zip("Wb", max_rels))
-    return CheckResult("fail" if failures else "pass", 0, 10, "impl.py", ("delta_rule",), tuple(failures),
-                       dtype=dtype, tensors=tensors)
+    return CheckResult(
+        "fail" if failures else "pass", 0, 10, "impl.py", ("delta_rule",), tuple(failures), dtype=dtype, tensors=tensors
+    )
 
 
 def baseline_of(max_rels):
-    return {"name": "impl", "dtype": "float64", "config": dict(gate.DEFAULTS),
-            "tensors": {(1, p): {"max_rel": r, "max_abs": 1e-15, "entries": 6} for p, r in zip("Wb", max_rels)}}
+    return {
+        "name": "impl",
+        "dtype": "float64",
+        "config": dict(gate.DEFAULTS),
+        "tensors": {(1, p): {"max_rel": r, "max_abs": 1e-15, "entries": 6} for p, r in zip("Wb", max_rels)},
+    }
 
 
-@pytest.mark.parametrize("base, new, regressed", [
-    (0.0, 1e-15, False),        # a zero baseline is compared from the floor, not from 0
-    (0.0, 1e-12, True),
-    (1e-10, 9e-10, False),      # within the factor
-    (1e-10, 2e-9, True),
-    (1e-10, math.nan, True),    # NaN never passes
-    (1e-10, math.inf, True),
-    (math.inf, 1.0, False),     # nothing to compare with
-], ids=["zero-ok", "zero-grown", "within", "grown", "nan", "inf", "baseline-inf"])
+@pytest.mark.parametrize(
+    "base, new, regressed",
+    [
+        (0.0, 1e-15, False),  # a zero baseline is compared from the floor, not from 0
+        (0.0, 1e-12, True),
+        (1e-10, 9e-10, False),  # within the factor
+        (1e-10, 2e-9, True),
+        (1e-10, math.nan, True),  # NaN never passes
+        (1e-10, math.inf, True),
+        (math.inf, 1.0, False),  # nothing to compare with
+    ],
+    ids=["zero-ok", "zero-grown", "within", "grown", "nan", "inf", "baseline-inf"],
+)
 def test_precision_is_compared_against_max_of_baseline_and_floor(base, new, regressed):
     judged = gate.judge(result([new, new]), baseline_of([base, base]), "b.json", factor=10)
     rows = [f for f in judged.failures if f.kind == "precision_regression"]

@@ -24,7 +24,7 @@ SIZES = [3, 4, 2]
 SPEC = {"sizes": SIZES, "activations": ["sigmoid", "identity"], "loss": "mse"}
 EVIL = dict(SPEC, evil=True)
 
-TEMPLATE = '''\
+TEMPLATE = """\
 import os, sys, time, signal
 import numpy as np
 
@@ -40,13 +40,12 @@ def gradients(params, X, T, spec):
     if spec.get("evil"):
 {body}
     return correct(params, X, T, spec)
-'''
+"""
 
 
 def make_case(seed=0):
     rng = np.random.default_rng(seed)
-    params = [(rng.normal(size=(SIZES[i + 1], SIZES[i])), rng.normal(size=SIZES[i + 1]))
-              for i in range(len(SIZES) - 1)]
+    params = [(rng.normal(size=(SIZES[i + 1], SIZES[i])), rng.normal(size=SIZES[i + 1])) for i in range(len(SIZES) - 1)]
     return params, rng.normal(size=(5, SIZES[0])), rng.normal(size=(5, SIZES[-1]))
 
 
@@ -78,14 +77,24 @@ def gone(pid):
 
 
 def test_correct_implementation_round_trip(tmp_path):
-    impl = write_impl(tmp_path, "pass", template=TEMPLATE.replace(
-        "import numpy as np\n", "import numpy as np\nSUPPORTED_LOSSES = ('mse', 'sse')\n"
-        "LAYOUT = 'out_in'\nprint('imported')\n"))
+    impl = write_impl(
+        tmp_path,
+        "pass",
+        template=TEMPLATE.replace(
+            "import numpy as np\n",
+            "import numpy as np\nSUPPORTED_LOSSES = ('mse', 'sse')\nLAYOUT = 'out_in'\nprint('imported')\n",
+        ),
+    )
     params, X, T = make_case()
     with Sandbox(impl, timeout=5) as box:
         desc = box.describe()
-        assert desc == {"SUPPORTED_ACTIVATIONS": None, "SUPPORTED_LOSSES": ["mse", "sse"],
-                        "LAYOUT": "out_in", "has_gradients": True, "has_train_step": False}
+        assert desc == {
+            "SUPPORTED_ACTIVATIONS": None,
+            "SUPPORTED_LOSSES": ["mse", "sse"],
+            "LAYOUT": "out_in",
+            "has_gradients": True,
+            "has_train_step": False,
+        }
         first = box.gradients(params, X, T, SPEC)
         assert_correct(first, params)
         pid = box.pid
@@ -97,11 +106,14 @@ def test_correct_implementation_round_trip(tmp_path):
 
 
 def test_loss_form_dtype_and_output_pass_through(tmp_path):
-    impl = write_impl(tmp_path, """
+    impl = write_impl(
+        tmp_path,
+        """
         print("computing", spec.sizes)
         g = [(W.astype(np.float32).T, np.float64(1.0)) for W, b in params]
         return 1.25, g
-    """)
+    """,
+    )
     params, X, T = make_case()
     with Sandbox(impl, timeout=5) as box:
         out = box.gradients(params, X, T, EVIL)
@@ -124,10 +136,10 @@ def test_nan_gradients_are_passed_through(tmp_path):
 
 
 def test_train_step_returns_params(tmp_path):
-    src = TEMPLATE + textwrap.dedent('''
+    src = TEMPLATE + textwrap.dedent("""
         def train_step(params, X, T, spec, lr):
             return [(W - lr * 0.5, b + lr * 0.5) for W, b in params]
-    ''')
+    """)
     impl = write_impl(tmp_path, "pass", template=src)
     params, X, T = make_case()
     with Sandbox(impl, timeout=5) as box:
@@ -157,23 +169,32 @@ HOSTILE = {
     "segfault": ("import ctypes\nctypes.string_at(0)", "exited", "SIGSEGV"),
     "self_signal": ("os.kill(os.getpid(), signal.SIGTERM)", "exited", "SIGTERM"),
     "memory_hog": ("np.ones(50 * 2**30 // 8)", "exception", "MemoryError"),
-    "memory_creep": ("hog = []\nwhile True:\n    hog.append(np.empty(2**24))",
-                     "exception", "MemoryError"),
+    "memory_creep": ("hog = []\nwhile True:\n    hog.append(np.empty(2**24))", "exception", "MemoryError"),
     "returns_string": ("return 'gradients'", "bad_output", "got str"),
-    "returns_floats": ("return [(np.ones_like(W), np.ones_like(b)) for W, b in params[:-1]]"
-                       " + [1.0]", "bad_output", "layer 2: expected a (dW, db) pair, got float"),
-    "returns_objects": ("return [(object(), b) for W, b in params]", "bad_output",
-                        "layer 1 dW: expected a numeric array"),
-    "returns_ragged": ("return [([[1.0], [1.0, 2.0]], b) for W, b in params]", "bad_output",
-                       "layer 1 dW"),
+    "returns_floats": (
+        "return [(np.ones_like(W), np.ones_like(b)) for W, b in params[:-1]] + [1.0]",
+        "bad_output",
+        "layer 2: expected a (dW, db) pair, got float",
+    ),
+    "returns_objects": (
+        "return [(object(), b) for W, b in params]",
+        "bad_output",
+        "layer 1 dW: expected a numeric array",
+    ),
+    "returns_ragged": ("return [([[1.0], [1.0, 2.0]], b) for W, b in params]", "bad_output", "layer 1 dW"),
     "wrong_count": ("return [(W, b) for W, b in params] * 2", "bad_output", "got a list of 4"),
     "returns_none": ("return None", "bad_output", "got NoneType"),
-    "evil_str": ("class E(Exception):\n    def __str__(self):\n        raise RuntimeError\n"
-                 "raise E()", "exception", "E"),
-    "fork_bomb_thread": ("import threading\nthreading.Thread(target=time.sleep, args=(100,))"
-                         ".start()", "exception", "thread"),
-    "closes_reply_pipe": ("os.close(int(sys.argv[2]))\ntime.sleep(100)", "exited",
-                          "closed the harness's pipe"),
+    "evil_str": (
+        "class E(Exception):\n    def __str__(self):\n        raise RuntimeError\nraise E()",
+        "exception",
+        "E",
+    ),
+    "fork_bomb_thread": (
+        "import threading\nthreading.Thread(target=time.sleep, args=(100,)).start()",
+        "exception",
+        "thread",
+    ),
+    "closes_reply_pipe": ("os.close(int(sys.argv[2]))\ntime.sleep(100)", "exited", "closed the harness's pipe"),
 }
 
 
@@ -182,9 +203,9 @@ def hostile_box(tmp_path_factory):
     """One Sandbox for every hostile behaviour: it must survive them all, one after another."""
     cases = "".join(
         f"\ndef case_{name}(params, X, T, spec):\n{textwrap.indent(body, '    ')}\n"
-        for name, (body, _, _) in HOSTILE.items())
-    src = TEMPLATE.replace("{body}", "        return globals()['case_' + spec['mode']]"
-                           "(params, X, T, spec)") + cases
+        for name, (body, _, _) in HOSTILE.items()
+    )
+    src = TEMPLATE.replace("{body}", "        return globals()['case_' + spec['mode']](params, X, T, spec)") + cases
     path = tmp_path_factory.mktemp("hostile") / "hostile_impl.py"
     path.write_text(src)
     with Sandbox(str(path), timeout=1, memory_mb=1024) as box:
@@ -260,12 +281,15 @@ def test_cpu_budget(tmp_path):
         assert_correct(box.gradients(params, X, T, SPEC), params)
 
 
-@pytest.mark.parametrize("body, names", [
-    ("X.flags.writeable = True\nX[0, 0] = 99.0", ("X",)),
-    ("W = params[1][0]\nW.flags.writeable = True\nW *= 2", ("params[1].W",)),
-    ("T.shape = (T.size,)", ("T",)),
-    ("params.append(params[0])", ("params",)),
-])
+@pytest.mark.parametrize(
+    "body, names",
+    [
+        ("X.flags.writeable = True\nX[0, 0] = 99.0", ("X",)),
+        ("W = params[1][0]\nW.flags.writeable = True\nW *= 2", ("params[1].W",)),
+        ("T.shape = (T.size,)", ("T",)),
+        ("params.append(params[0])", ("params",)),
+    ],
+)
 def test_mutated_input_is_reported_with_the_grads(tmp_path, body, names):
     impl = write_impl(tmp_path, body + "\nreturn fill(params)")
     params, X, T = make_case()
@@ -281,13 +305,16 @@ def test_mutated_input_is_reported_with_the_grads(tmp_path, body, names):
 
 
 def test_fork_is_refused_or_reaped(tmp_path):
-    impl = write_impl(tmp_path, """
+    impl = write_impl(
+        tmp_path,
+        """
         pid = os.fork()
         if pid == 0:
             time.sleep(1000)
             os._exit(0)
         print("forked", pid)
-    """)
+    """,
+    )
     params, X, T = make_case()
     with Sandbox(impl, timeout=2) as box:
         out = box.gradients(params, X, T, EVIL)
@@ -304,20 +331,27 @@ def test_fork_is_refused_or_reaped(tmp_path):
 
 TAMPER = {
     # numpy patched inside the child only: conversion uses references taken before user code
-    "patch_numpy": ("""
+    "patch_numpy": (
+        """
         np.dot = lambda *a, **k: 0
         np.asarray = np.array = lambda *a, **k: 'patched'
         np.ascontiguousarray = np.frombuffer = None
         np.lib.format.write_array = np.lib.format.read_array = None
         return [(np.full_like(W, 0.5), np.full_like(b, -0.5)) for W, b in params]
-    """, "ok"),
+    """,
+        "ok",
+    ),
     # the child's own protocol functions replaced by garbage writers
-    "patch_send_garbage": ("""
+    "patch_send_garbage": (
+        """
         import __main__
         __main__._send = lambda fd, header, arrays=(): os.write(fd, b'\\x00garbage' * 100)
         return correct(params, X, T, spec)
-    """, "bad_output"),
-    "patch_send_huge_shape": ("""
+    """,
+        "bad_output",
+    ),
+    "patch_send_huge_shape": (
+        """
         import __main__, json, struct
         def send(fd, header, arrays=()):
             header = dict(header, arrays=[{"dtype": "<f8", "shape": [10**6, 10**6]}] * 4)
@@ -326,8 +360,11 @@ TAMPER = {
             time.sleep(100)
         __main__._send = send
         return correct(params, X, T, spec)
-    """, "bad_output"),
-    "patch_send_object_dtype": ("""
+    """,
+        "bad_output",
+    ),
+    "patch_send_object_dtype": (
+        """
         import __main__, json, struct
         def send(fd, header, arrays=()):
             header = dict(header, arrays=[{"dtype": "|O", "shape": [1]}] * 4)
@@ -335,29 +372,46 @@ TAMPER = {
             os.write(fd, b"BPV1" + struct.pack(">I", len(raw)) + raw + b"\\0" * 32)
         __main__._send = send
         return correct(params, X, T, spec)
-    """, "bad_output"),
-    "patch_send_drops_arrays": ("""
+    """,
+        "bad_output",
+    ),
+    "patch_send_drops_arrays": (
+        """
         import __main__
         real = __main__._send
         __main__._send = lambda fd, header, arrays=(): real(fd, header, list(arrays)[:1])
         return correct(params, X, T, spec)
-    """, "bad_output"),
-    "huge_header_length": ("""
+    """,
+        "bad_output",
+    ),
+    "huge_header_length": (
+        """
         os.write(int(sys.argv[2]), b"BPV1\\xff\\xff\\xff\\xff")
         time.sleep(100)
-    """, "bad_output"),
-    "header_not_json": ("""
+    """,
+        "bad_output",
+    ),
+    "header_not_json": (
+        """
         os.write(int(sys.argv[2]), b"BPV1\\x00\\x00\\x00\\x05{{{{{")
         time.sleep(100)
-    """, "bad_output"),
-    "half_written_header": ("""
+    """,
+        "bad_output",
+    ),
+    "half_written_header": (
+        """
         os.write(int(sys.argv[2]), b"BPV1\\x00\\x00\\x10\\x00{\\"seq\\"")
         time.sleep(100)
-    """, "timeout"),
-    "forged_extra_reply": ("""
+    """,
+        "timeout",
+    ),
+    "forged_extra_reply": (
+        """
         os.write(int(sys.argv[2]), b"BPV1")
         return correct(params, X, T, spec)
-    """, "bad_output"),
+    """,
+        "bad_output",
+    ),
 }
 
 
@@ -379,7 +433,9 @@ def test_tampering_with_the_protocol_cannot_hurt_the_parent(tmp_path, name):
 
 
 def test_stray_reply_bytes_after_a_call_restart_the_child(tmp_path):
-    impl = write_impl(tmp_path, """
+    impl = write_impl(
+        tmp_path,
+        """
         import __main__
         real = __main__._send
         def send(fd, header, arrays=()):
@@ -387,7 +443,8 @@ def test_stray_reply_bytes_after_a_call_restart_the_child(tmp_path):
             os.write(fd, b"junk")
         __main__._send = send
         return correct(params, X, T, spec)
-    """)
+    """,
+    )
     params, X, T = make_case()
     with Sandbox(impl, timeout=2) as box:
         box.gradients(params, X, T, EVIL)
@@ -397,11 +454,14 @@ def test_stray_reply_bytes_after_a_call_restart_the_child(tmp_path):
 
 
 def test_a_closed_request_channel_cannot_raise_sigpipe_in_the_harness(tmp_path):
-    impl = write_impl(tmp_path, """
+    impl = write_impl(
+        tmp_path,
+        """
         r, w = os.pipe()
         os.dup2(r, int(sys.argv[1]))  # the harness's request socket is closed, the child lives
         return correct(params, X, T, spec)
-    """)
+    """,
+    )
     params, X, T = make_case()
     old = signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # as a CLI piping to `head` might
     try:
@@ -421,11 +481,14 @@ def test_child_cannot_kill_the_harness_or_write_its_files(tmp_path):
     victim = tmp_path / "harness_file.txt"
     victim.write_text("keep")
     os.chmod(tmp_path, 0o755)
-    impl = write_impl(tmp_path, f"""
+    impl = write_impl(
+        tmp_path,
+        f"""
         if spec.get("mode") == "write":
             open({str(victim)!r}, "w").write("owned")
         os.kill(os.getppid(), signal.SIGKILL)
-    """)
+    """,
+    )
     params, X, T = make_case()
     with Sandbox(impl, timeout=2) as box:
         out = box.gradients(params, X, T, EVIL)
@@ -451,18 +514,25 @@ def test_kill_all_reaches_no_other_sandbox(tmp_path):
 # ------------------------------------------------------------------ loading
 
 
-@pytest.mark.parametrize("source, needle", [
-    ("def gradients(params, X, T, spec)\n    return []\n", "SyntaxError"),
-    ("import numpy as np\n\ndef grads(params, X, T, spec):\n    return []\n",
-     "define gradients(params, X, T, spec)"),
-    ("import no_such_module_for_bpv\n", "No module named 'no_such_module_for_bpv'"),
-    ("raise RuntimeError('broken at import')\n", "RuntimeError: broken at import"),
-    ("import sys\nsys.exit(2)\n", "sys.exit(2)"),
-    ("import os\nos._exit(4)\n", "code 4"),
-    ("while True:\n    pass\n", "did not finish within"),
-    ("SUPPORTED_LOSSES = 3\ndef gradients(params, X, T, spec):\n    return []\n",
-     "SUPPORTED_LOSSES must be a tuple"),
-])
+@pytest.mark.parametrize(
+    "source, needle",
+    [
+        ("def gradients(params, X, T, spec)\n    return []\n", "SyntaxError"),
+        (
+            "import numpy as np\n\ndef grads(params, X, T, spec):\n    return []\n",
+            "define gradients(params, X, T, spec)",
+        ),
+        ("import no_such_module_for_bpv\n", "No module named 'no_such_module_for_bpv'"),
+        ("raise RuntimeError('broken at import')\n", "RuntimeError: broken at import"),
+        ("import sys\nsys.exit(2)\n", "sys.exit(2)"),
+        ("import os\nos._exit(4)\n", "code 4"),
+        ("while True:\n    pass\n", "did not finish within"),
+        (
+            "SUPPORTED_LOSSES = 3\ndef gradients(params, X, T, spec):\n    return []\n",
+            "SUPPORTED_LOSSES must be a tuple",
+        ),
+    ],
+)
 def test_describe_reports_unusable_modules(tmp_path, source, needle):
     path = tmp_path / "broken.py"
     path.write_text(source)
@@ -493,11 +563,14 @@ def test_missing_file_and_bad_module_name():
 
 
 def test_child_imports_only_numpy_and_the_stdlib(tmp_path):
-    impl = write_impl(tmp_path, """
+    impl = write_impl(
+        tmp_path,
+        """
         bad = sorted(m for m in sys.modules if m.split('.')[0] in ('verifier', 'reference_impls',
                                                                    'hypothesis', 'jax', 'pytest'))
         return [(np.full_like(W, len(bad)), np.full_like(b, 0)) for W, b in params]
-    """)
+    """,
+    )
     params, X, T = make_case()
     with Sandbox(impl, timeout=5) as box:
         out = box.gradients(params, X, T, EVIL)

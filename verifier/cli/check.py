@@ -43,18 +43,29 @@ def sizes(text: str) -> list[int]:
 
 def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> None:
     """The implementation and the options that say which networks it is checked on (check, gate)."""
-    p.add_argument("impl", metavar="IMPL", nargs="+" if several else None,
-                   help="a .py file or an importable module defining gradients(params, X, T, spec)")
+    p.add_argument(
+        "impl",
+        metavar="IMPL",
+        nargs="+" if several else None,
+        help="a .py file or an importable module defining gradients(params, X, T, spec)",
+    )
     p.add_argument("--sizes", type=sizes, help="pin the layer sizes n_0..n_L, e.g. 4,8,3")
-    p.add_argument("--activations", nargs="+", help="activation names to draw from; with --sizes, one per layer pins them")
+    p.add_argument(
+        "--activations", nargs="+", help="activation names to draw from; with --sizes, one per layer pins them"
+    )
     p.add_argument("--loss", help="pin the loss (sse, half_sse, mse, bce, softmax_ce)")
     p.add_argument("--batch", type=positive, help="pin the batch size")
     p.add_argument("--mode", choices=MODES, default=DEFAULT.mode, help="full: every entry (default)")
     p.add_argument("--case", help="rerun exactly this case file (the replay of a failure)")
-    p.add_argument("--timeout", type=float, default=DEFAULT.timeout,
-                   help="seconds allowed per call of the implementation (default %(default)g)")
-    p.add_argument("--cases-dir", default=".backprop-verify",
-                   help="where minimal failing cases are saved (default %(default)s)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT.timeout,
+        help="seconds allowed per call of the implementation (default %(default)g)",
+    )
+    p.add_argument(
+        "--cases-dir", default=".backprop-verify", help="where minimal failing cases are saved (default %(default)s)"
+    )
 
 
 def add_parser(sub) -> None:
@@ -62,8 +73,12 @@ def add_parser(sub) -> None:
     add_network_options(p, several=True)
     add_cases(p)
     add_output(p)
-    p.add_argument("--jobs", type=positive, default=1,
-                   help="with several IMPLs: how many to check at once, in separate processes (default 1)")
+    p.add_argument(
+        "--jobs",
+        type=positive,
+        default=1,
+        help="with several IMPLs: how many to check at once, in separate processes (default 1)",
+    )
 
 
 def config_from(args) -> tuple[RunConfig, object]:
@@ -77,10 +92,18 @@ def config_from(args) -> tuple[RunConfig, object]:
     pinned = None
     if args.sizes is not None and acts and len(acts) == len(args.sizes) - 1 and len(args.sizes) > 2:
         pinned, acts = tuple(acts), None
-    config = RunConfig(examples=args.examples, seed=args.seed, mode=args.mode, timeout=args.timeout,
-                       sizes=tuple(args.sizes) if args.sizes is not None else None,
-                       activations=tuple(acts) if acts else None, layer_activations=pinned,
-                       loss=args.loss, batch=args.batch, cases_dir=args.cases_dir)
+    config = RunConfig(
+        examples=args.examples,
+        seed=args.seed,
+        mode=args.mode,
+        timeout=args.timeout,
+        sizes=tuple(args.sizes) if args.sizes is not None else None,
+        activations=tuple(acts) if acts else None,
+        layer_activations=pinned,
+        loss=args.loss,
+        batch=args.batch,
+        cases_dir=args.cases_dir,
+    )
     return config, case
 
 
@@ -102,8 +125,10 @@ def verbose_notes(args, result, notes=(), verbose=()) -> None:
     lines = list(notes)
     if args.verbose:
         per_case = 1000 * result.seconds / max(result.examples, 1)
-        lines.append(f"{result.examples} cases in {result.seconds:.2f} s ({per_case:.0f} ms per case), seed "
-                     f"{result.seed}, judged to {result.dtype or 'no'} accuracy")
+        lines.append(
+            f"{result.examples} cases in {result.seconds:.2f} s ({per_case:.0f} ms per case), seed "
+            f"{result.seed}, judged to {result.dtype or 'no'} accuracy"
+        )
         lines += list(verbose)
     for line in lines:
         sys.stderr.write(f"backprop-verify: {line}\n")
@@ -143,8 +168,11 @@ def write_reports(results, fmt: str, output: str | None) -> None:
     summary_fmt = "github" if fmt == "markdown" else "simple"
     if output in (None, "-"):
         if fmt == "json":
-            doc = {"verdict": worst_verdict(results), "summary": [dict(zip(SUMMARY_HEADERS, r)) for r in rows],
-                   "reports": [to_json(r) for r in results]}
+            doc = {
+                "verdict": worst_verdict(results),
+                "summary": [dict(zip(SUMMARY_HEADERS, r)) for r in rows],
+                "reports": [to_json(r) for r in results],
+            }
             write_output(json.dumps(doc, indent=2) + "\n", None)
             return
         rule = "\n" + "=" * 72 + "\n\n"

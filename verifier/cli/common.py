@@ -32,8 +32,9 @@ def positive(text: str) -> int:
 
 def add_cases(p: argparse.ArgumentParser) -> None:
     """--examples and --seed, with the run configuration's defaults."""
-    p.add_argument("--examples", type=positive, default=DEFAULT.examples,
-                   help="generated cases to run (default %(default)s)")
+    p.add_argument(
+        "--examples", type=positive, default=DEFAULT.examples, help="generated cases to run (default %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=DEFAULT.seed, help="seed of the generated cases (default %(default)s)")
 
 

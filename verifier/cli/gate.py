@@ -33,8 +33,13 @@ def add_parser(sub) -> None:
     add_output(p)
     p.add_argument("--baseline", required=True, metavar="FILE", help="the baseline JSON to compare with (or write)")
     p.add_argument("--update", action="store_true", help="(re)write the baseline from this run, if the check passes")
-    p.add_argument("--factor", type=factor, default=gate.DEFAULT_FACTOR, metavar="F",
-                   help="fail when a tensor's max relative error grows more than F times (default %(default)g)")
+    p.add_argument(
+        "--factor",
+        type=factor,
+        default=gate.DEFAULT_FACTOR,
+        metavar="F",
+        help="fail when a tensor's max relative error grows more than F times (default %(default)g)",
+    )
     p.add_argument("--markdown", metavar="PATH", help="also write a markdown report to PATH")
     p.add_argument("--junit", metavar="PATH", help="also write a JUnit XML report to PATH")
 
@@ -56,8 +61,14 @@ def run(args) -> int:
     for path, fmt in [(args.output, args.format)] + also:
         write_output(render(result, fmt), path)
     g = result.extra.get("gate", {})
-    verbose_notes(args, result, notes=[g["note"]] if g.get("note") else [], verbose=[
-        f"  layer {t['layer']} {t['param']}: max rel err {t['max_rel']:.3g}, baseline "
-        f"{t['baseline_max_rel']:.3g} ({t['ratio']:.3g}x){' REGRESSED' if t['regressed'] else ''}"
-        for t in g.get("tensors", ())])
+    verbose_notes(
+        args,
+        result,
+        notes=[g["note"]] if g.get("note") else [],
+        verbose=[
+            f"  layer {t['layer']} {t['param']}: max rel err {t['max_rel']:.3g}, baseline "
+            f"{t['baseline_max_rel']:.3g} ({t['ratio']:.3g}x){' REGRESSED' if t['regressed'] else ''}"
+            for t in g.get("tensors", ())
+        ],
+    )
     return exit_code([result])

@@ -46,8 +46,9 @@ def pair_excused(jd: Judgement, *outputs: RefOutput) -> list:
 
 def pair_verdicts(got: RefOutput, expected: RefOutput, jd: Judgement) -> list[TensorVerdict]:
     """Tensor verdicts of one reference against another, by the rule above."""
-    return compare_gradients(got.grads, expected.grads, pair_tolerance(jd, got, expected),
-                             excused=pair_excused(jd, got, expected))
+    return compare_gradients(
+        got.grads, expected.grads, pair_tolerance(jd, got, expected), excused=pair_excused(jd, got, expected)
+    )
 
 
 def losses_agree(a: float, b: float, jd: Judgement) -> bool:
@@ -82,8 +83,18 @@ def _loss_failures(case, outputs, jd):
     if a not in outputs or b not in outputs or losses_agree(outputs[a].loss, outputs[b].loss, jd):
         return []
     la, lb = outputs[a].loss, outputs[b].loss
-    return [row("loss_mismatch", f"loss values differ: {a} {la!r}, {b} {lb!r}", case, got=lb, expected=la,
-                abs_error=abs(la - lb), tolerance=2 * jd.loss_tol, subject=b)]
+    return [
+        row(
+            "loss_mismatch",
+            f"loss values differ: {a} {la!r}, {b} {lb!r}",
+            case,
+            got=lb,
+            expected=la,
+            abs_error=abs(la - lb),
+            tolerance=2 * jd.loss_tol,
+            subject=b,
+        )
+    ]
 
 
 def _kink_failures(case, outputs, jd):
@@ -98,8 +109,15 @@ def _kink_failures(case, outputs, jd):
                 excused = ~(r[p] > 0) if o.excused is None else ~(r[p] > 0) | o.excused[l - 1][p]
                 v = tensor_verdict(l, param, g[p], c[p], t[p], c[p], r[p], excused)
                 if v.failed:
-                    out.append(verdict_row("kink_mismatch", f"{name} outside the kink interval at layer {l} {param}",
-                                           case, v, subject=name))
+                    out.append(
+                        verdict_row(
+                            "kink_mismatch",
+                            f"{name} outside the kink interval at layer {l} {param}",
+                            case,
+                            v,
+                            subject=name,
+                        )
+                    )
     return out
 
 
@@ -122,7 +140,6 @@ def _blame(case, pairs, names):
                 detail = f"{subject} disagrees with every other reference at layer {v.layer} {v.param}"
             else:
                 subject = f"{a} vs {b}"
-                detail = (f"{a} and {b} disagree at layer {v.layer} {v.param}; "
-                          "no single reference is the odd one out")
+                detail = f"{a} and {b} disagree at layer {v.layer} {v.param}; no single reference is the odd one out"
             out.append(verdict_row("reference_disagreement", detail, case, v, subject=subject))
     return out

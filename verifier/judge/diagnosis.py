@@ -24,8 +24,14 @@ def _factor_name(c, batch, n_out):
     """'2', '1/2', 'B', '1/B', 'B*n_L' ... when c is one; batch sizes are tried first."""
     named = []
     if batch > 1:
-        named += [(batch, "B"), (1 / batch, "1/B"), (2 * batch, "2B"), (1 / (2 * batch), "1/(2B)"),
-                  (2 / batch, "2/B"), (batch / 2, "B/2")]
+        named += [
+            (batch, "B"),
+            (1 / batch, "1/B"),
+            (2 * batch, "2B"),
+            (1 / (2 * batch), "1/(2B)"),
+            (2 / batch, "2/B"),
+            (batch / 2, "B/2"),
+        ]
     if n_out > 1:
         named += [(batch * n_out, "B*n_L"), (1 / (batch * n_out), "1/(B*n_L)")]
     for value, name in named:
@@ -96,7 +102,10 @@ def diagnose(case, got, expected, tol, *, dtype_tol32=None, returned_dtype=None)
         return "transposed", "dW is the transpose of the right one (z_i delta_j instead of delta_j z_i)"
     L = len(case.params)
     for l in range(1, L + 1):
-        for kw, what in ((dict(no_dh=l), "h' missing"), (dict(dh_at_A=l), "h' taken at the activation A instead of the pre-activation Z")):
+        for kw, what in (
+            (dict(no_dh=l), "h' missing"),
+            (dict(dh_at_A=l), "h' taken at the activation A instead of the pre-activation Z"),
+        ):
             if case.spec.activations[l - 1] == "identity":  # h' = 1: nothing to drop or misplace
                 continue
             if _matches(got, _variant(case, **kw), tol):
@@ -106,7 +115,10 @@ def diagnose(case, got, expected, tol, *, dtype_tol32=None, returned_dtype=None)
     if c is not None:
         name = _factor_name(c, batch, n_out) or f"{c:.6g}"
         if batch > 1 and name in ("B", "1/B"):
-            return "batch_reduction", f"off by a factor {name} (B = {batch}): mean over the batch where the sum belongs, or the reverse"
+            return (
+                "batch_reduction",
+                f"off by a factor {name} (B = {batch}): mean over the batch where the sum belongs, or the reverse",
+            )
         return "scale", f"off by a constant factor {name}"
     if _matches(got, _variant(case, output="y_minus_t"), tol):
         return "loss_derivative", f"the output delta is y - t, not dJ/dy h'(a) for {case.spec.loss}"

@@ -60,8 +60,9 @@ class FastOracle(Oracle):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             Z, A = model.forward(list(case.params), case.X, case.spec)  # one forward for both
             self.loss = float(model.loss_from_output(Z[-1], A[-1], case.T, case.spec))
-            self.grads = delta_rule.backward(list(case.params), Z, A,
-                                             delta_rule.output_delta(Z, A, case.T, case.spec), case.spec)
+            self.grads = delta_rule.backward(
+                list(case.params), Z, A, delta_rule.output_delta(Z, A, case.T, case.spec), case.spec
+            )
             self.v, self.kink = _directions(case, self.jd64.radius, directions_seed, directions)
             self.derivs = _directional_derivatives(case, Z, A, self.v)
         self.directions_seed = directions_seed
@@ -70,7 +71,8 @@ class FastOracle(Oracle):
                 raise ReferenceDisagreement(
                     f"references delta_rule and complex_step disagree along a random direction of "
                     f"layer {l} {name} on sizes {list(case.spec.sizes)} (directions seed "
-                    f"{directions_seed}): {HARNESS_BUG}")
+                    f"{directions_seed}): {HARNESS_BUG}"
+                )
 
 
 def _directions(case, radius, seed, count):
@@ -123,7 +125,7 @@ def _directional_derivatives(case, Z, A, v):
         t = np.concatenate([A[l - 1] @ np.swapaxes(VW, 1, 2), np.broadcast_to(Vb[:, None, :], (len(Vb), *Z[l].shape))])
         tL, _ = complex_step.carry(case.params, slope, l, t)
         d = np.einsum("ebk,bk->e", tL, G)
-        out.append((d[: len(VW)], d[len(VW):]))
+        out.append((d[: len(VW)], d[len(VW) :]))
     return out
 
 
@@ -154,13 +156,14 @@ def judge_fast(case, oracle, grads, loss, layout=None):
         kink = oracle.kink[k][p]
         with np.errstate(invalid="ignore"):
             off = ~(np.abs(got - want) <= tol)
-        fail_kink = kink.any() and (entry_errors(g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p],
-                                                 jd.radius[k][p])[0] & kink).any()
+        fail_kink = (
+            kink.any()
+            and (entry_errors(g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])[0] & kink).any()
+        )
         if not off.any() and not fail_kink and np.all(np.isfinite(g)):
             verdicts.append(_directional_verdict(l, name, got, want, int(kink.sum())))
             continue
-        verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p],
-                                 jd.radius[k][p])
+        verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])
         verdicts.append(verdict)
         failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
     failures += loss_rows(case, oracle.loss, loss, jd)
@@ -173,9 +176,16 @@ def _directional_verdict(layer, name, got, want, kinks):
     err = np.abs(got - want)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(err == 0, 0.0, err / np.abs(want))
-    return TensorVerdict(layer, name, compared=len(got) + kinks, excused=kinks, failed=0,
-                         max_abs=float(np.max(err, initial=0.0)),
-                         max_rel=float(np.max(rel[np.isfinite(rel)], initial=0.0)), worst=())
+    return TensorVerdict(
+        layer,
+        name,
+        compared=len(got) + kinks,
+        excused=kinks,
+        failed=0,
+        max_abs=float(np.max(err, initial=0.0)),
+        max_rel=float(np.max(rel[np.isfinite(rel)], initial=0.0)),
+        worst=(),
+    )
 
 
 def _entry_rows(case, oracle, grads, jd, v, g, off):

@@ -21,8 +21,12 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
         return [shaped], [], None
     grads, dtype = shaped
     jd = oracle.judgement(FLOAT_KINDS[dtype])
-    failures = [f for l, (g, e) in enumerate(zip(grads, oracle.grads), start=1)
-                for p, name in enumerate("Wb") for f in nonfinite_rows(case, l, name, g[p], e[p])]
+    failures = [
+        f
+        for l, (g, e) in enumerate(zip(grads, oracle.grads), start=1)
+        for p, name in enumerate("Wb")
+        for f in nonfinite_rows(case, l, name, g[p], e[p])
+    ]
     verdicts = compare_gradients(grads, oracle.grads, jd.tol, jd.centre, jd.radius)
     for v in verdicts:
         if v.failed and not any(f.layer == v.layer and f.param == v.param for f in failures):
@@ -58,8 +62,13 @@ def judge_update(case, oracle, new_params, lr, layout=None) -> list[Failure]:
     sign = all(not v.failed for v in compare_gradients(new, flipped, tol))
     v = bad[0]
     trend = "went up" if after > before else "went down"
-    return [verdict_row(
-        "update_mismatch",
-        f"train_step(lr={lr:.3g}) is not W - lr dJ/dW at layer {v.layer} {v.param}; the loss {trend} "
-        f"({before:.6g} -> {after:.6g})" + ("; the update has the wrong sign (W + lr dJ/dW)" if sign else ""),
-        case, v, diagnosis="sign" if sign else None)]
+    return [
+        verdict_row(
+            "update_mismatch",
+            f"train_step(lr={lr:.3g}) is not W - lr dJ/dW at layer {v.layer} {v.param}; the loss {trend} "
+            f"({before:.6g} -> {after:.6g})" + ("; the update has the wrong sign (W + lr dJ/dW)" if sign else ""),
+            case,
+            v,
+            diagnosis="sign" if sign else None,
+        )
+    ]

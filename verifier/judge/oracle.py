@@ -25,11 +25,11 @@ class Oracle:
             for v in pair_verdicts(outs[name], outs[oracles[0]], self.jd64):
                 if v.failed:
                     raise ReferenceDisagreement(
-                        f"references {oracles[0]} and {name} disagree at layer {v.layer} {v.param} {where}")
+                        f"references {oracles[0]} and {name} disagree at layer {v.layer} {v.param} {where}"
+                    )
         a, b = LOSS_PAIR  # the two forwards that share no code
         if a in outs and b in outs and not losses_agree(outs[a].loss, outs[b].loss, self.jd64):
-            raise ReferenceDisagreement(
-                f"loss values differ: {a} {outs[a].loss!r}, {b} {outs[b].loss!r} {where}")
+            raise ReferenceDisagreement(f"loss values differ: {a} {outs[a].loss!r}, {b} {outs[b].loss!r} {where}")
 
     def judgement(self, dtype) -> Judgement:
         """Tolerances for a result in `dtype`: its own rounding plus the oracle's."""

@@ -27,9 +27,21 @@ def row(kind: str, detail: str, case: Case | None, **kw) -> Failure:
 def verdict_row(kind: str, detail: str, case: Case | None, v: TensorVerdict, **kw) -> Failure:
     """A row about one tensor: its worst entry in the row's fields, its worst entries as a table."""
     w = v.worst[0]
-    return row(kind, detail, case, layer=v.layer, param=v.param, index=w.index, got=w.got,
-               expected=w.expected, abs_error=w.abs_error, rel_error=w.rel_error,
-               tolerance=w.tolerance, worst=v.worst, **kw)
+    return row(
+        kind,
+        detail,
+        case,
+        layer=v.layer,
+        param=v.param,
+        index=w.index,
+        got=w.got,
+        expected=w.expected,
+        abs_error=w.abs_error,
+        rel_error=w.rel_error,
+        tolerance=w.tolerance,
+        worst=v.worst,
+        **kw,
+    )
 
 
 def nonfinite_rows(case, l, name, got, expected) -> list[Failure]:
@@ -38,37 +50,58 @@ def nonfinite_rows(case, l, name, got, expected) -> list[Failure]:
     if not bad.any():
         return []
     idx = tuple(int(i) for i in np.argwhere(bad)[0])
-    return [row("nonfinite", f"layer {l} d{name} holds {got[idx]} where {expected[idx]:.6g} is right",
-                case, layer=l, param=name, index=idx, got=float(got[idx]), expected=float(expected[idx]))]
+    return [
+        row(
+            "nonfinite",
+            f"layer {l} d{name} holds {got[idx]} where {expected[idx]:.6g} is right",
+            case,
+            layer=l,
+            param=name,
+            index=idx,
+            got=float(got[idx]),
+            expected=float(expected[idx]),
+        )
+    ]
 
 
 def mismatch_row(case, expected, grads, jd, v: TensorVerdict, note: str = "") -> Failure:
     """The row of a tensor with wrong entries: its worst entries and its heatmap."""
     return verdict_row(
-        "mismatch", f"{v.failed} of {v.compared} entries of layer {v.layer} d{v.param} are wrong{note}",
-        case, v, heatmap=heatmap(grads, expected, jd, v.layer, "Wb".index(v.param)))
+        "mismatch",
+        f"{v.failed} of {v.compared} entries of layer {v.layer} d{v.param} are wrong{note}",
+        case,
+        v,
+        heatmap=heatmap(grads, expected, jd, v.layer, "Wb".index(v.param)),
+    )
 
 
 def loss_rows(case, expected_loss: float, loss, jd) -> list[Failure]:
     """A row when the implementation returned a loss value the references do not give."""
     if loss is None or abs(loss - expected_loss) <= jd.loss_tol:
         return []
-    return [row("loss_mismatch", f"returned loss {loss!r}, the references give {expected_loss!r}",
-                case, got=float(loss), expected=float(expected_loss),
-                abs_error=abs(loss - expected_loss), tolerance=jd.loss_tol)]
+    return [
+        row(
+            "loss_mismatch",
+            f"returned loss {loss!r}, the references give {expected_loss!r}",
+            case,
+            got=float(loss),
+            expected=float(expected_loss),
+            abs_error=abs(loss - expected_loss),
+            tolerance=jd.loss_tol,
+        )
+    ]
 
 
 def heatmap(grads, expected, jd, layer: int, p: int) -> tuple[tuple[float, ...], ...]:
     """Per-entry relative error of one tensor, max-pooled to at most 64x64: a report's picture."""
     k = layer - 1
-    _, _, abs_error, nearest = entry_errors(grads[k][p], expected[k][p], jd.tol[k][p],
-                                            jd.centre[k][p], jd.radius[k][p])
+    _, _, abs_error, nearest = entry_errors(grads[k][p], expected[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])
     rel = np.atleast_2d(relative(abs_error, nearest))
     rel = np.where(np.isnan(rel), np.inf, rel)
     r, c = (-(-n // HEATMAP_MAX) for n in rel.shape)
     if r > 1 or c > 1:
         pad = np.zeros((-(-rel.shape[0] // r) * r, -(-rel.shape[1] // c) * c))
-        pad[:rel.shape[0], :rel.shape[1]] = rel
+        pad[: rel.shape[0], : rel.shape[1]] = rel
         rel = pad.reshape(pad.shape[0] // r, r, pad.shape[1] // c, c).max(axis=(1, 3))
     return tuple(tuple(float(x) for x in row) for row in rel)
 

@@ -27,17 +27,29 @@ def structure(case, grads, layout=None) -> tuple[list, str] | Failure:
         want = (sizes[l], sizes[l - 1])
         for name, a in (("W", dW), ("b", db)):
             if a.dtype.name not in FLOAT_KINDS:
-                return row("bad_output", f"layer {l} d{name}: dtype {a.dtype}, expected a float array",
-                           case, layer=l, param=name)
+                return row(
+                    "bad_output",
+                    f"layer {l} d{name}: dtype {a.dtype}, expected a float array",
+                    case,
+                    layer=l,
+                    param=name,
+                )
             kinds.append(a.dtype.name)
         if layout == "in_out":
             dW = dW.T
         if dW.shape != want:
             transposed = dW.shape == want[::-1]
-            return row("bad_output", f"layer {l} dW: shape {dW.shape}, expected {want} (W[l] is (n_l, n_{{l-1}}))",
-                       case, layer=l, param="W", diagnosis="transposed" if transposed else None)
+            return row(
+                "bad_output",
+                f"layer {l} dW: shape {dW.shape}, expected {want} (W[l] is (n_l, n_{{l-1}}))",
+                case,
+                layer=l,
+                param="W",
+                diagnosis="transposed" if transposed else None,
+            )
         if db.shape != (sizes[l],):
-            return row("bad_output", f"layer {l} db: shape {db.shape}, expected ({sizes[l]},)",
-                       case, layer=l, param="b")
+            return row(
+                "bad_output", f"layer {l} db: shape {db.shape}, expected ({sizes[l]},)", case, layer=l, param="b"
+            )
         out.append((dW, db))
     return out, narrowest(kinds)

@@ -36,8 +36,13 @@ def to_json(result) -> dict:
     Rendering aids stay out: the heatmap matrices, the step curves and the minimal case itself
     (its file is named in each failure's case_file)."""
     if isinstance(result, GradResult):
-        return _clean({"case": result.case, "loss": result.loss,
-                       "grads": {n: [{"W": dW, "b": db} for dW, db in g] for n, g in result.grads.items()}})
+        return _clean(
+            {
+                "case": result.case,
+                "loss": result.loss,
+                "grads": {n: [{"W": dW, "b": db} for dW, db in g] for n, g in result.grads.items()},
+            }
+        )
     d = _clean(result)
     d.pop("minimal_case", None)
     d.get("extra", {}).pop("minimal_case", None)
@@ -58,8 +63,7 @@ def num(x) -> str:
 # --- table rows: the data every format lays out its own way ------------------------------
 
 TENSOR_HEADERS = ["layer", "param", "entries", "max abs err", "max rel err", "excused (kinks)"]
-PAIR_HEADERS = ["pair", "entries compared", "max abs err", "max rel err", "excused (kinks)",
-                "disagreements"]
+PAIR_HEADERS = ["pair", "entries compared", "max abs err", "max rel err", "excused (kinks)", "disagreements"]
 
 
 GATE_HEADERS = ["layer", "param", "baseline max rel err", "max rel err", "ratio", "regressed"]
@@ -70,26 +74,38 @@ def gate_table_data(result):
     gate = (getattr(result, "extra", None) or {}).get("gate") or {}
     if not gate.get("tensors"):
         return None
-    return GATE_HEADERS, [[t["layer"], t["param"], num(t["baseline_max_rel"]), num(t["max_rel"]),
-                           num(t["ratio"]), "REGRESSED" if t["regressed"] else "no"] for t in gate["tensors"]]
+    return GATE_HEADERS, [
+        [
+            t["layer"],
+            t["param"],
+            num(t["baseline_max_rel"]),
+            num(t["max_rel"]),
+            num(t["ratio"]),
+            "REGRESSED" if t["regressed"] else "no",
+        ]
+        for t in gate["tensors"]
+    ]
 
 
 def worst_rows(entries):
-    return [[list(e.index), f"{e.got:.10g}", f"{e.expected:.10g}", num(e.abs_error),
-             num(e.rel_error), num(e.tolerance)] for e in entries]
+    return [
+        [list(e.index), f"{e.got:.10g}", f"{e.expected:.10g}", num(e.abs_error), num(e.rel_error), num(e.tolerance)]
+        for e in entries
+    ]
 
 
 def tensor_table_data(tensors):
     """(headers, rows) of the per-tensor maxima; a "wrong" column only when some entry was."""
     wrong = any(t.failed for t in tensors)
-    rows = [[t.layer, t.param, t.compared, num(t.max_abs), num(t.max_rel), t.excused]
-            + ([t.failed] if wrong else []) for t in tensors]
+    rows = [
+        [t.layer, t.param, t.compared, num(t.max_abs), num(t.max_rel), t.excused] + ([t.failed] if wrong else [])
+        for t in tensors
+    ]
     return (TENSOR_HEADERS + ["wrong"] if wrong else TENSOR_HEADERS), rows
 
 
 def pair_rows(pairs):
-    return [[f"{p.a} / {p.b}", p.compared, num(p.max_abs), num(p.max_rel), p.excused, p.disagreements]
-            for p in pairs]
+    return [[f"{p.a} / {p.b}", p.compared, num(p.max_abs), num(p.max_rel), p.excused, p.disagreements] for p in pairs]
 
 
 def table(rows, headers, fmt="simple"):
@@ -114,8 +130,10 @@ def case_line(f):
     if not f.case:
         return ""
     c = f.case
-    return (f"case: sizes {'-'.join(map(str, c['sizes']))}, {', '.join(c['activations'])}, "
-            f"loss {c['loss']}, batch {c['batch']}")
+    return (
+        f"case: sizes {'-'.join(map(str, c['sizes']))}, {', '.join(c['activations'])}, "
+        f"loss {c['loss']}, batch {c['batch']}"
+    )
 
 
 def failure_block(f, implementation=None, fmt="simple"):
@@ -138,8 +156,10 @@ def grad_tables(result: GradResult):
     out = [("loss", ["reference", "loss"], [[n, repr(d["loss"][n])] for n in names])]
     for l in range(len(d["grads"][names[0]])):
         for p in ("W", "b"):
-            rows = [[list(idx)] + [f"{_at(d['grads'][n][l][p], idx):.10g}" for n in names]
-                    for idx in _flat_index(d["grads"][names[0]][l][p])]
+            rows = [
+                [list(idx)] + [f"{_at(d['grads'][n][l][p], idx):.10g}" for n in names]
+                for idx in _flat_index(d["grads"][names[0]][l][p])
+            ]
             out.append((f"layer {l + 1} d{p}", ["index"] + names, rows))
     return out
 
@@ -165,7 +185,7 @@ def directions_seed(r: CheckResult):
 
 
 def mode_words(r: CheckResult) -> str:
-    """", fast mode (directions seed S)" for a fast-mode run, else ""."""
+    """ ", fast mode (directions seed S)" for a fast-mode run, else ""."""
     seed = directions_seed(r)
     return "" if seed is None else f", fast mode (directions seed {seed})"
 
@@ -189,8 +209,10 @@ def _first_failure(r) -> str:
 
 def summary_rows(results) -> list[list]:
     """One row per result, in SUMMARY_HEADERS order."""
-    return [[r.implementation, r.verdict, r.examples, len(r.failures), _first_failure(r), f"{r.seconds:.1f}"]
-            for r in results]
+    return [
+        [r.implementation, r.verdict, r.examples, len(r.failures), _first_failure(r), f"{r.seconds:.1f}"]
+        for r in results
+    ]
 
 
 def summary_text(results, fmt="simple") -> str:

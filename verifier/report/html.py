@@ -41,7 +41,7 @@ def _colour(rel) -> str:
     t = 1.0 if not math.isfinite(rel) else 0.0 if rel <= 0 else (math.log10(rel) - LOG_LO) / (LOG_HI - LOG_LO)
     t = min(max(t, 0.0), 1.0) * (len(REDS) - 1)
     i = min(int(t), len(REDS) - 2)
-    a, b = (np.array([int(c[k:k + 2], 16) for k in (1, 3, 5)]) for c in REDS[i:i + 2])
+    a, b = (np.array([int(c[k : k + 2], 16) for k in (1, 3, 5)]) for c in REDS[i : i + 2])
     r, g, bl = (a + (b - a) * (t - i)).round().astype(int)
     return f"#{r:02x}{g:02x}{bl:02x}"
 
@@ -55,25 +55,32 @@ def heatmap_svg(f) -> str:
     width = max(left + cols * cell + 10, left + 11 * 14 + 70)
     height = top + rows * cell + 40
     dense = " dense" if cell < 10 else ""
-    parts = [f'<svg class="heatmap{dense}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="relative error of layer {f.layer} d{f.param}">',
-             f'<text x="{left}" y="11">input i</text><text x="2" y="{top - 4}">unit j</text>'
-             if f.param == "W" else f'<text x="{left}" y="11">unit j</text>']  # db: one row
+    parts = [
+        f'<svg class="heatmap{dense}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="relative error of layer {f.layer} d{f.param}">',
+        f'<text x="{left}" y="11">input i</text><text x="2" y="{top - 4}">unit j</text>'
+        if f.param == "W"
+        else f'<text x="{left}" y="11">unit j</text>',
+    ]  # db: one row
     if cell >= 14:  # room for the index of every row and column
         parts += [f'<text x="{left + i * cell + cell / 2 - 3:.1f}" y="{top - 4}">{i}</text>' for i in range(cols)]
         parts += [f'<text x="{left - 12}" y="{top + j * cell + cell / 2 + 4:.1f}">{j}</text>' for j in range(rows)]
     for j, row in enumerate(m):
         for i, rel in enumerate(row):
-            parts.append(f'<rect class="cell" x="{left + i * cell}" y="{top + j * cell}" width="{cell}" '
-                         f'height="{cell}" fill="{_colour(rel)}"><title>[{j}, {i}] rel err '
-                         f'{common.num(rel)}</title></rect>')
+            parts.append(
+                f'<rect class="cell" x="{left + i * cell}" y="{top + j * cell}" width="{cell}" '
+                f'height="{cell}" fill="{_colour(rel)}"><title>[{j}, {i}] rel err '
+                f"{common.num(rel)}</title></rect>"
+            )
     y = top + rows * cell + 10
     for k in range(11):  # the legend: the colour scale, 1e-16 .. 10
         v = 10 ** (LOG_LO + k * (LOG_HI - LOG_LO) / 10)
         parts.append(f'<rect class="legend" x="{left + k * 14}" y="{y}" width="14" height="9" fill="{_colour(v)}"/>')
-    parts.append(f'<text x="{left - 6}" y="{y + 22}">1e-16</text><text x="{left + 62}" y="{y + 22}">1e-8</text>'
-                 f'<text x="{left + 144}" y="{y + 22}">10</text>'
-                 f'<text x="{left + 11 * 14 + 6}" y="{y + 9}">rel err</text></svg>')
+    parts.append(
+        f'<text x="{left - 6}" y="{y + 22}">1e-16</text><text x="{left + 62}" y="{y + 22}">1e-8</text>'
+        f'<text x="{left + 144}" y="{y + 22}">10</text>'
+        f'<text x="{left + 11 * 14 + 6}" y="{y + 9}">rel err</text></svg>'
+    )
     return "".join(parts)
 
 
@@ -95,9 +102,11 @@ def curve_svg(points, own_error=None) -> str:
     lo, hi = math.floor(min(ys)), math.ceil(max(ys)) + (1 if max(ys) == math.ceil(max(ys)) else 0)
     X = lambda lh: left + (lh + 13) / 12 * (w - left - 30)  # noqa: E731  h = 1e-13 .. 1e-1
     Y = lambda ly: top + (hi - ly) / (hi - lo) * (h - top - bottom)  # noqa: E731
-    parts = [f'<svg class="fd-curve" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
-             f'aria-label="finite-difference error against step">',
-             f'<rect class="frame" x="{left}" y="{top}" width="{w - left - 30}" height="{h - top - bottom}"/>']
+    parts = [
+        f'<svg class="fd-curve" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+        f'aria-label="finite-difference error against step">',
+        f'<rect class="frame" x="{left}" y="{top}" width="{w - left - 30}" height="{h - top - bottom}"/>',
+    ]
     for k in range(-13, 0, 2):
         parts.append(f'<text x="{X(k) - 12:.1f}" y="{h - bottom + 14}">1e{k}</text>')
     for k in range(lo, hi + 1, max(1, (hi - lo) // 6)):
@@ -105,13 +114,17 @@ def curve_svg(points, own_error=None) -> str:
     line = " ".join(f"{X(math.log10(s)):.1f},{Y(y):.1f}" for (s, _), y in zip(points, ys))
     parts.append(f'<polyline class="fd" points="{line}"/>')
     for (s, e), y in zip(points, ys):
-        parts.append(f'<circle cx="{X(math.log10(s)):.1f}" cy="{Y(y):.1f}" r="3"><title>h {s:.0e}: '
-                     f'error {e:.3g}</title></circle>')
+        parts.append(
+            f'<circle cx="{X(math.log10(s)):.1f}" cy="{Y(y):.1f}" r="3"><title>h {s:.0e}: '
+            f"error {e:.3g}</title></circle>"
+        )
     if len(ys) > len(points):
         yo = Y(ys[-1])
         ty = yo - 4 if yo - 4 > top + 10 else yo + 13  # the label inside the frame
-        parts.append(f'<line class="own" x1="{left}" x2="{w - 30}" y1="{yo:.1f}" y2="{yo:.1f}"/>'
-                     f'<text x="{left + 4}" y="{ty:.1f}">the checked gradient\'s error</text>')
+        parts.append(
+            f'<line class="own" x1="{left}" x2="{w - 30}" y1="{yo:.1f}" y2="{yo:.1f}"/>'
+            f'<text x="{left + 4}" y="{ty:.1f}">the checked gradient\'s error</text>'
+        )
     parts.append(f'<text x="{w // 2 - 20}" y="{h - 6}">step h</text></svg>')
     return "".join(parts)
 
@@ -123,21 +136,27 @@ def _failure(f, n) -> str:
     where = f"layer {f.layer} {f.param}" if f.layer is not None else "the call"
     label = f' <span class="diag">{_e(f.diagnosis)}</span>' if f.diagnosis else ""
     who = f"{_e(f.subject)}: " if f.subject else ""
-    parts = [f'<section class="failure" id="failure-{n}"><h2>{who}{_e(f.kind)}: {_e(where)}{label}</h2>',
-             f"<pre>{_e(f.detail)}</pre>" if "\n" in f.detail else f"<p>{_e(f.detail)}</p>"]
+    parts = [
+        f'<section class="failure" id="failure-{n}"><h2>{who}{_e(f.kind)}: {_e(where)}{label}</h2>',
+        f"<pre>{_e(f.detail)}</pre>" if "\n" in f.detail else f"<p>{_e(f.detail)}</p>",
+    ]
     if f.case:
         parts.append(f'<p class="case">{_e(common.case_line(f))}</p>')
     if f.worst:
         parts.append(_table(common.WORST_HEADERS, common.worst_rows(f.worst), "worst entries"))
     figs = []
     if f.heatmap:
-        figs.append(f"<figure>{heatmap_svg(f)}<figcaption>Relative error of every entry of layer "
-                    f"{f.layer} d{_e(f.param)} on this case.{_blocks_note(f)}</figcaption></figure>")
+        figs.append(
+            f"<figure>{heatmap_svg(f)}<figcaption>Relative error of every entry of layer "
+            f"{f.layer} d{_e(f.param)} on this case.{_blocks_note(f)}</figcaption></figure>"
+        )
     if f.step_curve:
-        figs.append(f"<figure>{curve_svg(f.step_curve, f.abs_error)}<figcaption>Central difference at entry "
-                    f"{list(f.index)} against the delta rule, by step h: truncation falls as h shrinks "
-                    f"until rounding takes over. Dashed: the checked value's error; above the curve's "
-                    f"floor it cannot be finite-difference noise.</figcaption></figure>")
+        figs.append(
+            f"<figure>{curve_svg(f.step_curve, f.abs_error)}<figcaption>Central difference at entry "
+            f"{list(f.index)} against the delta rule, by step h: truncation falls as h shrinks "
+            f"until rounding takes over. Dashed: the checked value's error; above the curve's "
+            f"floor it cannot be finite-difference noise.</figcaption></figure>"
+        )
     if figs:
         parts.append('<div class="figures">' + "".join(figs) + "</div>")
     if f.case_file:
@@ -149,28 +168,37 @@ def _failure(f, n) -> str:
 
 def _summary(title, verdict, facts, label=None) -> str:
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts.items())
-    return (f'<header class="summary {_e(verdict)}"><h1><span class="verdict">{_e(label or verdict.upper())}'
-            f"</span> {title}</h1><dl>{items}</dl></header>")
+    return (
+        f'<header class="summary {_e(verdict)}"><h1><span class="verdict">{_e(label or verdict.upper())}'
+        f"</span> {title}</h1><dl>{items}</dl></header>"
+    )
 
 
 def _body(result) -> str:
     if isinstance(result, GradResult):
-        parts = [_summary(f"<code>{_e(result.case)}</code>", "info",
-                          {"references": ", ".join(result.loss)}, label="GRAD")]
+        parts = [
+            _summary(f"<code>{_e(result.case)}</code>", "info", {"references": ", ".join(result.loss)}, label="GRAD")
+        ]
         parts += [_table(headers, rows, title) for title, headers, rows in common.grad_tables(result)]
         return "".join(parts)
     r = result
-    facts = {"cases": r.examples, "seed": r.seed, "references": ", ".join(r.references),
-             "seconds": f"{r.seconds:.1f}"}
+    facts = {"cases": r.examples, "seed": r.seed, "references": ", ".join(r.references), "seconds": f"{r.seconds:.1f}"}
     if isinstance(r, CrosscheckResult):
-        parts = [_summary("crosscheck", r.verdict, {**facts, "disagreements": r.disagreements}),
-                 _table(common.PAIR_HEADERS, common.pair_rows(r.pairs), "agreement per pair of references")]
+        parts = [
+            _summary("crosscheck", r.verdict, {**facts, "disagreements": r.disagreements}),
+            _table(common.PAIR_HEADERS, common.pair_rows(r.pairs), "agreement per pair of references"),
+        ]
         failures = r.failures[:10]
     else:
         seed = common.directions_seed(r)
         fast = {} if seed is None else {"mode": "fast", "directions seed": seed}
-        parts = [_summary(f"<code>{_e(r.implementation)}</code>", r.verdict,
-                          {**facts, **fast, "dtype": r.dtype or "n/a", "failures": len(r.failures)})]
+        parts = [
+            _summary(
+                f"<code>{_e(r.implementation)}</code>",
+                r.verdict,
+                {**facts, **fast, "dtype": r.dtype or "n/a", "failures": len(r.failures)},
+            )
+        ]
         failures = r.failures
     parts += [_failure(f, n) for n, f in enumerate(failures, start=1)]
     if getattr(r, "tensors", None):
@@ -179,8 +207,7 @@ def _body(result) -> str:
     gate = common.gate_table_data(r)
     if gate:
         g = r.extra["gate"]
-        parts.append(_table(*gate, f"precision against the baseline {g['baseline']} (allowed growth "
-                                   f"{g['factor']:g}x)"))
+        parts.append(_table(*gate, f"precision against the baseline {g['baseline']} (allowed growth {g['factor']:g}x)"))
     return "".join(parts)
 
 
@@ -230,10 +257,16 @@ if(root.getAttribute("data-rendered")!=="error")root.setAttribute("data-rendered
 
 def render(result) -> str:
     body = _body(result)
-    expect = {"tables": body.count("<table>"), "heatmaps": body.count('<svg class="heatmap'),
-              "cells": body.count('<rect class="cell"'), "curves": body.count('<polyline class="fd"')}
+    expect = {
+        "tables": body.count("<table>"),
+        "heatmaps": body.count('<svg class="heatmap'),
+        "cells": body.count('<rect class="cell"'),
+        "curves": body.count('<polyline class="fd"'),
+    }
     title = "backprop-verify report"
-    return (f'<!DOCTYPE html>\n<html lang="en" data-rendered="pending" data-expect="{_e(json.dumps(expect))}">'
-            f'<head><meta charset="utf-8"><title>{title}</title><script>{ONERROR}</script>'
-            f'<style>{STYLE}</style></head><body><pre id="errors" hidden></pre>{body}'
-            f"<script>{SELFCHECK}</script></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en" data-rendered="pending" data-expect="{_e(json.dumps(expect))}">'
+        f'<head><meta charset="utf-8"><title>{title}</title><script>{ONERROR}</script>'
+        f'<style>{STYLE}</style></head><body><pre id="errors" hidden></pre>{body}'
+        f"<script>{SELFCHECK}</script></body></html>\n"
+    )

@@ -40,7 +40,8 @@ def markdown_failure(f):
     if f.worst:
         parts += ["", worst_table(f.worst, "github")]
     links = ([f"Minimal case: {_code(f.case_file)}"] if f.case_file else []) + (
-        [f"Replay: {_code(f.replay)}"] if f.replay else [])
+        [f"Replay: {_code(f.replay)}"] if f.replay else []
+    )
     if links:
         parts += ["", "  \n".join(links)]
     return "\n".join(parts)
@@ -55,18 +56,25 @@ def render(result) -> str:
     r = result
     refs = ", ".join(r.references)
     if isinstance(r, CrosscheckResult):
-        parts = [f"## backprop-verify crosscheck: **{r.verdict.upper()}**", "",
-                 f"{len(r.references)} references ({refs}), {r.examples} cases, seed {r.seed}, "
-                 f"{r.disagreements} disagreements, {r.seconds:.1f} s", "",
-                 table(pair_rows(r.pairs), PAIR_HEADERS, "github")]
+        parts = [
+            f"## backprop-verify crosscheck: **{r.verdict.upper()}**",
+            "",
+            f"{len(r.references)} references ({refs}), {r.examples} cases, seed {r.seed}, "
+            f"{r.disagreements} disagreements, {r.seconds:.1f} s",
+            "",
+            table(pair_rows(r.pairs), PAIR_HEADERS, "github"),
+        ]
         if r.failures:
             parts += ["", "References disagreeing is a harness error, not the checked code's (exit 2)."]
         failures = r.failures[:10]
     else:
         command = "gate" if r.extra.get("gate") else "check"
-        parts = [f"## backprop-verify {command}: **{r.verdict.upper()}** {_code(r.implementation)}", "",
-                 f"{r.examples} cases, seed {r.seed}{mode_words(r)}, dtype {r.dtype or 'n/a'}, references {refs}, "
-                 f"{len(r.failures)} failure(s), {r.seconds:.1f} s"]
+        parts = [
+            f"## backprop-verify {command}: **{r.verdict.upper()}** {_code(r.implementation)}",
+            "",
+            f"{r.examples} cases, seed {r.seed}{mode_words(r)}, dtype {r.dtype or 'n/a'}, references {refs}, "
+            f"{len(r.failures)} failure(s), {r.seconds:.1f} s",
+        ]
         note = (r.extra.get("gate") or {}).get("note")
         parts += ["", note] if note else []
         failures = r.failures
@@ -77,6 +85,10 @@ def render(result) -> str:
     gate = gate_table_data(r)
     if gate:
         g = r.extra["gate"]
-        parts += ["", f"### Precision against the baseline {_code(g['baseline'])} (allowed growth "
-                  f"{g['factor']:g}x)", "", table(gate[1], gate[0], "github")]
+        parts += [
+            "",
+            f"### Precision against the baseline {_code(g['baseline'])} (allowed growth {g['factor']:g}x)",
+            "",
+            table(gate[1], gate[0], "github"),
+        ]
     return "\n".join(parts) + "\n"

@@ -16,8 +16,10 @@ def render(result) -> str:
 
 
 def crosscheck_text(r: CrosscheckResult, fmt="simple") -> str:
-    head = (f"crosscheck {r.verdict.upper()}: {len(r.references)} references, {r.examples} cases, "
-            f"seed {r.seed}, {r.disagreements} disagreements ({r.seconds:.1f} s)")
+    head = (
+        f"crosscheck {r.verdict.upper()}: {len(r.references)} references, {r.examples} cases, "
+        f"seed {r.seed}, {r.disagreements} disagreements ({r.seconds:.1f} s)"
+    )
     parts = [head, "", table(pair_rows(r.pairs), PAIR_HEADERS, fmt)]
     if r.failures:
         parts += ["", "References disagreeing is a harness error, not yours (exit 2):"]
@@ -34,8 +36,10 @@ def grad_text(d: GradResult, fmt="simple") -> str:
 
 def check_text(r: CheckResult, fmt="simple") -> str:
     dtype = f", judged to {r.dtype} accuracy" if r.dtype else ""
-    head = (f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}{mode_words(r)}, "
-            f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)")
+    head = (
+        f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}{mode_words(r)}, "
+        f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)"
+    )
     parts = [head]
     for f in r.failures:
         parts += ["", failure_block(f, r.implementation, fmt)]

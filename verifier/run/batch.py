@@ -69,11 +69,19 @@ def _job(impl, config, case=None):
 
 
 def _error(impl, message, seconds):
-    return CheckResult(verdict="error", seed=0, examples=0, implementation=impl, references=(),
-                       failures=(Failure(kind="error", detail=message),), seconds=seconds)
+    return CheckResult(
+        verdict="error",
+        seed=0,
+        examples=0,
+        implementation=impl,
+        references=(),
+        failures=(Failure(kind="error", detail=message),),
+        seconds=seconds,
+    )
 
 
 def worst_verdict(results) -> str:
     """The worst verdict of a class: error > fail > pass (pass for none)."""
-    return max((r.verdict for r in results), key=lambda v: VERDICT_ORDER.index(v) if v in VERDICT_ORDER else 2,
-               default="pass")
+    return max(
+        (r.verdict for r in results), key=lambda v: VERDICT_ORDER.index(v) if v in VERDICT_ORDER else 2, default="pass"
+    )

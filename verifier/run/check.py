@@ -71,12 +71,15 @@ def require_supported(info, activations, loss, what):
         theirs = info.get(attr)
         missing = [n for n in dict.fromkeys(names) if n is not None and theirs is not None and n not in theirs]
         if missing:
-            raise SpecError(f"{what} uses {kind} {', '.join(missing)}, but the implementation's {attr} is "
-                            f"{list(theirs)}: use only those, or add the names to {attr}")
+            raise SpecError(
+                f"{what} uses {kind} {', '.join(missing)}, but the implementation's {attr} is "
+                f"{list(theirs)}: use only those, or add the names to {attr}"
+            )
 
 
 def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
     """The cases an implementation is checked on: what it supports, narrowed by the options."""
+
     def narrow(theirs, ours, what):
         if theirs is None:
             return ours
@@ -96,13 +99,15 @@ def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
         names = losses or [n for n in strategies.ALL_LOSSES if strategies.compatible(pinned[-1], n)]
         specs = strategies.pinned_specs(config.sizes, pinned, names)
     else:
-        specs = strategies.network_specs(max_depth=max_depth, max_width=max_width, activations=acts,
-                                         losses=losses, sizes=config.sizes)
+        specs = strategies.network_specs(
+            max_depth=max_depth, max_width=max_width, activations=acts, losses=losses, sizes=config.sizes
+        )
     return strategies.cases(specs=specs, batch=config.batch)
 
 
-def run_check(impl, config: RunConfig | None = None, *, case=None, progress=None, runner=None,
-              **options) -> CheckResult:
+def run_check(
+    impl, config: RunConfig | None = None, *, case=None, progress=None, runner=None, **options
+) -> CheckResult:
     """Check `impl` (a .py path or module name) and return a CheckResult.
 
     `config` (or, instead, its fields as keyword `options`) says how; `case` runs that one case
@@ -127,20 +132,26 @@ def run_check(impl, config: RunConfig | None = None, *, case=None, progress=None
             failures = list(runs[0][1][0])
         else:
             strategy = strategy_for(info, config)
-            runs = explore.explore(strategy, judge, examples=config.examples, seed=config.seed,
-                                   progress=progress)
+            runs = explore.explore(strategy, judge, examples=config.examples, seed=config.seed, progress=progress)
             failures, minimal = [f for _, r in runs for f in r[0]], None
             if config.shrink:
                 failures, minimal = _shrink(strategy, judge, config, failures)
         failures = _finish(sandbox, info, failures, minimal, impl, config)
     return CheckResult(
-        verdict="fail" if failures else "pass", seed=config.seed, examples=len(runs),
-        implementation=str(impl), references=_references(config.mode, [c for c, _ in runs]),
-        failures=tuple(failures), mode=config.mode,
-        dtype=narrowest(r[2] for _, r in runs if r[2]), tensors=_per_tensor(runs),
+        verdict="fail" if failures else "pass",
+        seed=config.seed,
+        examples=len(runs),
+        implementation=str(impl),
+        references=_references(config.mode, [c for c, _ in runs]),
+        failures=tuple(failures),
+        mode=config.mode,
+        dtype=narrowest(r[2] for _, r in runs if r[2]),
+        tensors=_per_tensor(runs),
         seconds=time.perf_counter() - start,
-        extra={**({"minimal_case": casefile.to_dict(minimal)} if minimal is not None else {}),
-               **({"directions_seed": config.directions_seed} if config.mode == "fast" else {})},
+        extra={
+            **({"minimal_case": casefile.to_dict(minimal)} if minimal is not None else {}),
+            **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
+        },
     )
 
 
@@ -216,7 +227,13 @@ def _per_tensor(runs) -> tuple[TensorVerdict, ...]:
                 best[k] = v
             else:
                 b = best[k]
-                best[k] = replace(b, compared=b.compared + v.compared, excused=b.excused + v.excused,
-                                  failed=b.failed + v.failed, max_abs=max(b.max_abs, v.max_abs),
-                                  max_rel=max(b.max_rel, v.max_rel), worst=())
+                best[k] = replace(
+                    b,
+                    compared=b.compared + v.compared,
+                    excused=b.excused + v.excused,
+                    failed=b.failed + v.failed,
+                    max_abs=max(b.max_abs, v.max_abs),
+                    max_rel=max(b.max_rel, v.max_rel),
+                    worst=(),
+                )
     return tuple(best[k] for k in sorted(best))

@@ -21,14 +21,21 @@ DEFAULT = RunConfig()
 COUNTED = ("loss_mismatch", "kink_mismatch", "exception")  # rows counted beside the pairs' entries
 
 
-def run_crosscheck(*, examples: int = DEFAULT.examples, seed: int = DEFAULT.seed, references=None,
-                   progress=None, shrink: bool = DEFAULT.shrink) -> CrosscheckResult:
+def run_crosscheck(
+    *,
+    examples: int = DEFAULT.examples,
+    seed: int = DEFAULT.seed,
+    references=None,
+    progress=None,
+    shrink: bool = DEFAULT.shrink,
+) -> CrosscheckResult:
     """Cross-check every pair of references on `examples` generated cases."""
     references = references or REFERENCES
     start = time.perf_counter()
     strategy = strategies.cases()
-    runs = explore.explore(strategy, lambda case: compare_case(case, references), examples=examples,
-                           seed=seed, progress=progress)
+    runs = explore.explore(
+        strategy, lambda case: compare_case(case, references), examples=examples, seed=seed, progress=progress
+    )
     stats: dict[tuple[str, str], list] = {}
     for _, (pairs, _) in runs:
         for key, verdicts in pairs.items():
@@ -38,21 +45,26 @@ def run_crosscheck(*, examples: int = DEFAULT.examples, seed: int = DEFAULT.seed
     disagreements = sum(p.disagreements for p in pair_stats) + sum(1 for f in failures if f.kind in COUNTED)
     minimal = None
     if failures and shrink:
-        found = explore.shrink(strategy, lambda case: compare_case(case, references)[1],
-                               examples=examples, seed=seed)
+        found = explore.shrink(strategy, lambda case: compare_case(case, references)[1], examples=examples, seed=seed)
         if found is not None:
             minimal, failures = found[0], with_step_curves(found[1], found[0])
     return CrosscheckResult(
         verdict="pass" if disagreements == 0 else "error",
-        seed=seed, examples=len(runs), references=tuple(references),
-        disagreements=disagreements, pairs=pair_stats, failures=tuple(failures[:20]),
-        seconds=time.perf_counter() - start, minimal_case=minimal,
+        seed=seed,
+        examples=len(runs),
+        references=tuple(references),
+        disagreements=disagreements,
+        pairs=pair_stats,
+        failures=tuple(failures[:20]),
+        seconds=time.perf_counter() - start,
+        minimal_case=minimal,
     )
 
 
 def _pair_stats(a, b, verdicts):
     return PairStats(
-        a, b,
+        a,
+        b,
         compared=sum(v.compared - v.excused for v in verdicts),
         excused=sum(v.excused for v in verdicts),
         disagreements=sum(v.failed for v in verdicts),

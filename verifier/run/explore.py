@@ -21,8 +21,14 @@ class _Found(Exception):
         self.case, self.found = case, found
 
 
-def explore(strategy, judge: Callable[[Any], Any], *, examples: int, seed: int,
-            progress: Callable[[int, int], None] | None = None) -> list[tuple[Any, Any]]:
+def explore(
+    strategy,
+    judge: Callable[[Any], Any],
+    *,
+    examples: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[Any, Any]]:
     """[(case, judge(case))] for `examples` cases drawn from `strategy`, reproducibly from `seed`."""
     runs: list[tuple[Any, Any]] = []
 

@@ -33,8 +33,14 @@ FLOOR = 16 * float(np.finfo(np.float64).eps)
 DEFAULT_FACTOR = 10.0
 CONFIG_KEYS = ("examples", "seed", "sizes", "activations", "loss", "batch")
 DEFAULTS = {k: getattr(RunConfig(), k) for k in CONFIG_KEYS}
-_FLAGS = {"examples": "--examples", "seed": "--seed", "sizes": "--sizes",
-          "activations": "--activations", "loss": "--loss", "batch": "--batch"}
+_FLAGS = {
+    "examples": "--examples",
+    "seed": "--seed",
+    "sizes": "--sizes",
+    "activations": "--activations",
+    "loss": "--loss",
+    "batch": "--batch",
+}
 
 
 def name_of(impl) -> str:
@@ -48,8 +54,9 @@ def load(path) -> dict:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"no baseline at {path}: record one first with "
-                        f"`backprop-verify gate IMPL --baseline {path} --update`") from None
+        raise SpecError(
+            f"no baseline at {path}: record one first with `backprop-verify gate IMPL --baseline {path} --update`"
+        ) from None
     except OSError as exc:
         raise SpecError(f"cannot read the baseline {path}: {exc.strerror}") from None
     try:
@@ -62,8 +69,9 @@ def load(path) -> dict:
             t["max_rel"], t["max_abs"], t["entries"] = float(t["max_rel"]), float(t["max_abs"]), int(t["entries"])
         data["name"], data["examples"] = str(data["name"]), int(data["examples"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SpecError(f"the baseline {path} cannot be used ({type(exc).__name__}: {exc}); "
-                        "record it again with --update") from None
+        raise SpecError(
+            f"the baseline {path} cannot be used ({type(exc).__name__}: {exc}); record it again with --update"
+        ) from None
     return {**data, "config": config, "tensors": tensors}
 
 
@@ -77,15 +85,19 @@ def configuration(impl, given: dict, baseline: dict | None = None, path=None) ->
     if baseline is None:
         return {**DEFAULTS, **given}
     if baseline["name"] != name_of(impl):
-        raise SpecError(f"the baseline {path} was recorded for {baseline['name']}, not {name_of(impl)}: "
-                        "give the right --baseline, or pass --update to record one for this implementation")
+        raise SpecError(
+            f"the baseline {path} was recorded for {baseline['name']}, not {name_of(impl)}: "
+            "give the right --baseline, or pass --update to record one for this implementation"
+        )
     recorded = baseline["config"]
     changed = [k for k, v in given.items() if recorded.get(k) != v]
     if changed:
         asked = " ".join(_flag(k, given[k]) for k in changed)
         had = " ".join(_flag(k, recorded.get(k)) for k in changed)
-        raise SpecError(f"{asked} differs from the baseline {path}, recorded with {had}: drop the "
-                        "option to use the baseline's, or pass --update to record a new baseline")
+        raise SpecError(
+            f"{asked} differs from the baseline {path}, recorded with {had}: drop the "
+            "option to use the baseline's, or pass --update to record a new baseline"
+        )
     return dict(recorded)
 
 
@@ -99,8 +111,16 @@ def record(result, config: dict, impl=None) -> dict:
         "examples": result.examples,
         "dtype": result.dtype,
         "references": list(result.references),
-        "tensors": [{"layer": t.layer, "param": t.param, "entries": t.compared,
-                     "max_abs": _num(t.max_abs), "max_rel": _num(t.max_rel)} for t in result.tensors],
+        "tensors": [
+            {
+                "layer": t.layer,
+                "param": t.param,
+                "entries": t.compared,
+                "max_abs": _num(t.max_abs),
+                "max_rel": _num(t.max_rel),
+            }
+            for t in result.tensors
+        ],
     }
 
 
@@ -127,24 +147,30 @@ def update(result, config: dict, path, impl=None):
         note = f"baseline written to {path} ({len(result.tensors)} tensors, {result.examples} cases)"
     else:
         note = f"baseline {path} not written: the check failed, and a failing implementation cannot become a baseline"
-    return replace(result, extra={**result.extra, "gate": {
-        "baseline": str(path), "updated": written, "config": config, "note": note}})
+    return replace(
+        result,
+        extra={**result.extra, "gate": {"baseline": str(path), "updated": written, "config": config, "note": note}},
+    )
 
 
 def judge(result, baseline: dict, path, factor: float = DEFAULT_FACTOR):
     """The gate's verdict on a check `result` run with the baseline's configuration: its failures,
     plus a precision_regression row per tensor whose max relative error grew beyond `factor`."""
     if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 1):
-        raise SpecError(f"factor {factor!r}: give a number >= 1 (how much a tensor's max relative "
-                        "error may grow before the gate fails)")
+        raise SpecError(
+            f"factor {factor!r}: give a number >= 1 (how much a tensor's max relative "
+            "error may grow before the gate fails)"
+        )
     # Precision is compared when the gradients are right, at least to their own dtype: a wrong
     # sign or a crash is reported as such, not as a thousandfold loss of precision.
     right = all(f.diagnosis == "precision" for f in result.failures)
     now = {(t.layer, t.param): t for t in result.tensors}
     same_cases = {k: t.compared for k, t in now.items()} == {k: t["entries"] for k, t in baseline["tensors"].items()}
     if right and not same_cases:
-        raise SpecError(f"this run's cases differ from those of the baseline {path} (did SUPPORTED_ACTIVATIONS, "
-                        "SUPPORTED_LOSSES or the network change?): pass --update to record a new baseline")
+        raise SpecError(
+            f"this run's cases differ from those of the baseline {path} (did SUPPORTED_ACTIVATIONS, "
+            "SUPPORTED_LOSSES or the network change?): pass --update to record a new baseline"
+        )
     rows, compared = [], []
     for key, t in sorted(now.items()):
         base = baseline["tensors"].get(key)
@@ -153,16 +179,33 @@ def judge(result, baseline: dict, path, factor: float = DEFAULT_FACTOR):
         limit = factor * max(base["max_rel"], FLOOR)
         ratio = t.max_rel / max(base["max_rel"], FLOOR) if math.isfinite(base["max_rel"]) else math.nan
         regressed = math.isfinite(base["max_rel"]) and not t.max_rel <= limit  # NaN regresses
-        compared.append({"layer": key[0], "param": key[1], "baseline_max_rel": base["max_rel"],
-                         "max_rel": t.max_rel, "baseline_max_abs": base["max_abs"], "max_abs": t.max_abs,
-                         "ratio": ratio, "regressed": regressed})
+        compared.append(
+            {
+                "layer": key[0],
+                "param": key[1],
+                "baseline_max_rel": base["max_rel"],
+                "max_rel": t.max_rel,
+                "baseline_max_abs": base["max_abs"],
+                "max_abs": t.max_abs,
+                "ratio": ratio,
+                "regressed": regressed,
+            }
+        )
         if regressed and right:
             rows.append(_regression(t, base, ratio, limit, factor, result, baseline))
     failures = tuple(result.failures) + tuple(rows)
-    gate = {"baseline": str(path), "factor": factor, "floor": FLOOR, "baseline_dtype": baseline.get("dtype"),
-            "precision_compared": right, "tensors": compared, "regressions": len(rows)}
-    return replace(result, failures=failures, verdict="fail" if failures else "pass",
-                   extra={**result.extra, "gate": gate})
+    gate = {
+        "baseline": str(path),
+        "factor": factor,
+        "floor": FLOOR,
+        "baseline_dtype": baseline.get("dtype"),
+        "precision_compared": right,
+        "tensors": compared,
+        "regressions": len(rows),
+    }
+    return replace(
+        result, failures=failures, verdict="fail" if failures else "pass", extra={**result.extra, "gate": gate}
+    )
 
 
 def _regression(t, base, ratio, limit, factor, result, baseline):
@@ -175,8 +218,14 @@ def _regression(t, base, ratio, limit, factor, result, baseline):
         f"max relative error {t.max_rel:.3g} over {result.examples} cases, {ratio:.3g} times the "
         f"baseline's {base['max_rel']:.3g}{floor}, more than the allowed {factor:g} times{dtype}: "
         "precision was lost (a float64 computation now done in float32?)",
-        layer=t.layer, param=t.param, got=t.max_rel, expected=base["max_rel"], abs_error=t.max_abs,
-        rel_error=t.max_rel, tolerance=limit)
+        layer=t.layer,
+        param=t.param,
+        got=t.max_rel,
+        expected=base["max_rel"],
+        abs_error=t.max_abs,
+        rel_error=t.max_rel,
+        tolerance=limit,
+    )
 
 
 def _plain(v):

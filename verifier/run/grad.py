@@ -13,5 +13,8 @@ def run_grad(case: Case, source: str = "") -> GradResult:
     outputs, failures = run_references(case, REFERENCES)
     if failures:
         raise VerifierError("; ".join(f.detail for f in failures))
-    return GradResult(case=source, loss={n: float(o.loss) for n, o in outputs.items()},
-                      grads={n: [(dW, db) for dW, db in o.grads] for n, o in outputs.items()})
+    return GradResult(
+        case=source,
+        loss={n: float(o.loss) for n, o in outputs.items()},
+        grads={n: [(dW, db) for dW, db in o.grads] for n, o in outputs.items()},
+    )

@@ -119,7 +119,6 @@ def _send(fd, header, arrays=()):
             _write_all(fd, a)
 
 
-
 # ---------------------------------------------------------------- loading the user's module
 
 
@@ -149,8 +148,6 @@ def _load(impl):
     return module
 
 
-
-
 # ---------------------------------------------------------------- one call
 
 
@@ -160,8 +157,7 @@ def _call(header, arrays):
     reply = {"kind": "ok", "detail": "", "loss": None, "mutated": [], "seconds": 0.0}
     fn = getattr(_module, fn_name, None) if _module is not None else None
     if not callable(fn):
-        sig = ("gradients(params, X, T, spec)" if fn_name == "gradients"
-               else "train_step(params, X, T, spec, lr)")
+        sig = "gradients(params, X, T, spec)" if fn_name == "gradients" else "train_step(params, X, T, spec, lr)"
         reply.update(kind="exception", detail=f"the implementation defines no {sig}")
         return reply, []
 
@@ -181,8 +177,7 @@ def _call(header, arrays):
     X = inputs[2 * nlayers][1]
     T = inputs[2 * nlayers + 1][1]
     spec = values.make_spec(header.get("spec", {}))
-    args = (params, X, T, spec) if fn_name == "gradients" else \
-        (params, X, T, spec, float(header["lr"]))
+    args = (params, X, T, spec) if fn_name == "gradients" else (params, X, T, spec, float(header["lr"]))
 
     result = None
     t0 = _perf_counter()
@@ -190,11 +185,12 @@ def _call(header, arrays):
         result = fn(*args)
     except SystemExit as exc:
         where = values.exception_text(exc).partition("\n")[2]
-        reply.update(kind="exited", detail=f"{fn_name} called sys.exit({exc.code!r})"
-                     + ("\n" + where if where else ""))
+        reply.update(kind="exited", detail=f"{fn_name} called sys.exit({exc.code!r})" + ("\n" + where if where else ""))
     except MemoryError as exc:
-        reply.update(kind="exception", detail=values.exception_text(exc)
-                     + f"\n  (the sandbox's memory limit is {header.get('memory_mb')} MB)")
+        reply.update(
+            kind="exception",
+            detail=values.exception_text(exc) + f"\n  (the sandbox's memory limit is {header.get('memory_mb')} MB)",
+        )
     except BaseException as exc:
         reply.update(kind="exception", detail=values.exception_text(exc))
     reply["seconds"] = _perf_counter() - t0
@@ -207,8 +203,7 @@ def _call(header, arrays):
     mutated = []
     for name, arr, buf, raw, shape, dtype, strides in inputs:
         try:
-            same = (arr.shape == shape and arr.dtype == dtype and arr.strides == strides
-                    and buf == raw)
+            same = arr.shape == shape and arr.dtype == dtype and arr.strides == strides and buf == raw
         except BaseException:
             same = False
         if not same:
@@ -225,21 +220,26 @@ def _call(header, arrays):
             nbytes = sum(a.nbytes for a in out)
             cap = int(header["reply_cap"])
             if nbytes > cap:
-                raise values.BadOutput(f"returned {nbytes} bytes of arrays, more than the "
-                                       f"{cap}-byte limit for a network of this size (shapes "
-                                       f"{[list(a.shape) for a in out][:6]})")
+                raise values.BadOutput(
+                    f"returned {nbytes} bytes of arrays, more than the "
+                    f"{cap}-byte limit for a network of this size (shapes "
+                    f"{[list(a.shape) for a in out][:6]})"
+                )
         except values.BadOutput as exc:
-            reply.update(kind="bad_output", detail=f"{fn_name} returned the wrong kind of "
-                         f"value: {exc}")
+            reply.update(kind="bad_output", detail=f"{fn_name} returned the wrong kind of value: {exc}")
             out = []
         except BaseException as exc:
-            reply.update(kind="bad_output", detail=f"{fn_name}'s return value could not be "
-                         f"read: {values.exception_text(exc, frames=1)}")
+            reply.update(
+                kind="bad_output",
+                detail=f"{fn_name}'s return value could not be read: {values.exception_text(exc, frames=1)}",
+            )
             out = []
     if mutated:
         readable = ", ".join(_readable_input(n) for n in mutated)
-        text = (f"{fn_name} modified its input {readable} in place; inputs are read-only: "
-                f"copy an array before changing it (e.g. W = W.copy())")
+        text = (
+            f"{fn_name} modified its input {readable} in place; inputs are read-only: "
+            f"copy an array before changing it (e.g. W = W.copy())"
+        )
         if reply["kind"] == "ok":
             reply.update(kind="mutated_input", detail=text)
         else:
@@ -249,12 +249,11 @@ def _call(header, arrays):
 
 def _readable_input(name):
     if name.startswith("params["):
-        layer = int(name[7:name.index("]")]) + 1
+        layer = int(name[7 : name.index("]")]) + 1
         return f"{name} (layer {layer} {name[-1]})"
     if name == "params":
         return "params (the list itself)"
     return name
-
 
 
 # ---------------------------------------------------------------- main loop
@@ -278,27 +277,26 @@ def main(argv):
                 try:
                     reply = {"kind": "loaded", "describe": values.describe(_load(header["impl"]))}
                 except SystemExit as exc:
-                    reply = {"kind": "load_error", "error": "exited",
-                             "detail": f"importing the implementation called sys.exit("
-                                       f"{exc.code!r})"}
+                    reply = {
+                        "kind": "load_error",
+                        "error": "exited",
+                        "detail": f"importing the implementation called sys.exit({exc.code!r})",
+                    }
                 except BaseException as exc:
-                    reply = {"kind": "load_error", "error": "exception",
-                             "detail": values.exception_text(exc)}
+                    reply = {"kind": "load_error", "error": "exception", "detail": values.exception_text(exc)}
             elif op == "call":
                 reply, out = _call(header, arrays)
             else:
                 reply = {"kind": "error", "detail": f"unknown request {op!r}"}
         except BaseException as exc:
-            reply = {"kind": "error", "detail": "the sandbox child failed: "
-                     + values.exception_text(exc, frames=2)}
+            reply = {"kind": "error", "detail": "the sandbox child failed: " + values.exception_text(exc, frames=2)}
             out = []
         reply["seq"] = seq
         try:
             _send(rep_fd, reply, out)
         except BaseException:
             try:
-                _send(rep_fd, {"kind": "error", "seq": seq,
-                               "detail": "the reply could not be encoded"})
+                _send(rep_fd, {"kind": "error", "seq": seq, "detail": "the reply could not be encoded"})
             except BaseException:
                 os._exit(70)
 

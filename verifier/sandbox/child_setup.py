@@ -48,7 +48,7 @@ def _remap_to_fds(paths, fd_prefixes):
         for i, q in enumerate(pkg_path):
             for p in prefixes:
                 if isinstance(q, str) and q.startswith(p + os.sep):
-                    pkg_path[i] = mapping[p] + q[len(p):]
+                    pkg_path[i] = mapping[p] + q[len(p) :]
                     break
     return new_paths
 
@@ -73,8 +73,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if entry is None:
             return None
         filename, _source, is_package = entry
-        spec = importlib.util.spec_from_loader(fullname, self, origin=filename,
-                                               is_package=is_package)
+        spec = importlib.util.spec_from_loader(fullname, self, origin=filename, is_package=is_package)
         spec.has_location = True
         if is_package:
             spec.submodule_search_locations = [os.path.dirname(filename)]
@@ -116,8 +115,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             full = os.path.join(directory, n)
             if n.endswith(".py") and n[:-3].isidentifier() and n != "__init__.py":
                 self._read(prefix + n[:-3], full, False)
-            elif depth < 4 and n.isidentifier() \
-                    and os.path.isfile(os.path.join(full, "__init__.py")):
+            elif depth < 4 and n.isidentifier() and os.path.isfile(os.path.join(full, "__init__.py")):
                 if self._read(prefix + n, os.path.join(full, "__init__.py"), True):
                     self.add_dir(full, prefix + n + ".", depth + 1)
 
@@ -198,8 +196,9 @@ def init(header, fd_prefixes):
     if memory_mb:
         used = _vm_mb()
         if used and used * 1.2 > memory_mb:
-            notes.append(f"memory_mb={memory_mb} is below what Python and numpy already use "
-                         f"({used} MB of address space)")
+            notes.append(
+                f"memory_mb={memory_mb} is below what Python and numpy already use ({used} MB of address space)"
+            )
             isolation["fatal"] = True
         limits["RLIMIT_AS"] = int(memory_mb) * 2**20
     for name, value in limits.items():
@@ -230,8 +229,7 @@ def init(header, fd_prefixes):
             except OSError:
                 pass
     elif os.geteuid() != 0:
-        notes.append("privileges not dropped (the harness is not root): the implementation "
-                     "runs as the harness's user")
+        notes.append("privileges not dropped (the harness is not root): the implementation runs as the harness's user")
     if finder is not None:
         sys.meta_path.append(finder)
         isolation["preloaded_sources"] = finder.files

@@ -81,7 +81,7 @@ def make_spec(raw):
 def _show_path(filename):
     for fdpath, original in FD_PREFIXES:
         if filename == fdpath or filename.startswith(fdpath + "/"):
-            filename = original + filename[len(fdpath):]
+            filename = original + filename[len(fdpath) :]
             break
     base = os.path.basename(filename)
     if base == "__init__.py":
@@ -132,8 +132,9 @@ def attribute_names(value, attr):
     try:
         items = list(value)
     except TypeError:
-        raise TypeError(f"{attr} must be a tuple of names such as (\"sigmoid\", \"tanh\"), "
-                        f"got {type(value).__name__}") from None
+        raise TypeError(
+            f'{attr} must be a tuple of names such as ("sigmoid", "tanh"), got {type(value).__name__}'
+        ) from None
     if not all(isinstance(v, str) for v in items):
         raise TypeError(f"{attr} must contain names (str) only, got {items!r:.200}")
     return items
@@ -143,10 +144,11 @@ def describe(module):
     """The implementation module's optional attributes and which functions it defines."""
     layout = getattr(module, "LAYOUT", None)
     if layout is not None and not isinstance(layout, str):
-        raise TypeError(f"LAYOUT must be a string such as \"in_out\", got {type(layout).__name__}")
+        raise TypeError(f'LAYOUT must be a string such as "in_out", got {type(layout).__name__}')
     return {
-        "SUPPORTED_ACTIVATIONS": attribute_names(getattr(module, "SUPPORTED_ACTIVATIONS", None),
-                                                 "SUPPORTED_ACTIVATIONS"),
+        "SUPPORTED_ACTIVATIONS": attribute_names(
+            getattr(module, "SUPPORTED_ACTIVATIONS", None), "SUPPORTED_ACTIVATIONS"
+        ),
         "SUPPORTED_LOSSES": attribute_names(getattr(module, "SUPPORTED_LOSSES", None), "SUPPORTED_LOSSES"),
         "LAYOUT": layout,
         "has_gradients": callable(getattr(module, "gradients", None)),
@@ -172,13 +174,14 @@ def _to_array(obj, what):
     try:
         arr = _asarray(obj)
     except BaseException as exc:
-        raise BadOutput(f"{what}: expected a numeric array, got {_type_name(obj)} that numpy "
-                        f"cannot convert ({exception_text(exc, frames=0)})") from None
+        raise BadOutput(
+            f"{what}: expected a numeric array, got {_type_name(obj)} that numpy "
+            f"cannot convert ({exception_text(exc, frames=0)})"
+        ) from None
     if not isinstance(arr, _ndarray):
         raise BadOutput(f"{what}: expected a numeric array, got {_type_name(obj)}")
     if arr.dtype.kind not in _NUMERIC_KINDS or arr.dtype.fields is not None:
-        raise BadOutput(f"{what}: expected a numeric array, got {_type_name(obj)} "
-                        f"(as an array: dtype {arr.dtype})")
+        raise BadOutput(f"{what}: expected a numeric array, got {_type_name(obj)} (as an array: dtype {arr.dtype})")
     if not arr.flags.c_contiguous:
         arr = arr.copy(order="C")
     return arr
@@ -191,23 +194,25 @@ def _is_scalar(obj):
         return True
     if isinstance(obj, _ndarray):
         return obj.size == 1
-    return hasattr(obj, "__array__") and getattr(obj, "size", None) == 1 \
-        and not isinstance(obj, (list, tuple))
+    return hasattr(obj, "__array__") and getattr(obj, "size", None) == 1 and not isinstance(obj, (list, tuple))
 
 
 def convert(result, nlayers, what):
     """(loss or None, [W1, b1, ..., WL, bL] as arrays) from what the user returned."""
     loss = None
-    if isinstance(result, (tuple, list)) and len(result) == 2 and _is_scalar(result[0]) \
-            and isinstance(result[1], (tuple, list)):
+    if (
+        isinstance(result, (tuple, list))
+        and len(result) == 2
+        and _is_scalar(result[0])
+        and isinstance(result[1], (tuple, list))
+    ):
         try:
             loss_arr = _asarray(result[0])
             if loss_arr.dtype.kind not in "biuf":
                 raise TypeError(str(loss_arr.dtype))
             loss = float(loss_arr.reshape(-1)[0])
         except BaseException:
-            raise BadOutput(f"the loss value: expected a real number, got "
-                            f"{_type_name(result[0])}") from None
+            raise BadOutput(f"the loss value: expected a real number, got {_type_name(result[0])}") from None
         result = result[1]
     if what == "gradients":
         expected = f"a list of {nlayers} (dW, db) pairs, one per layer, or (loss, that list)"
@@ -218,8 +223,7 @@ def convert(result, nlayers, what):
     if not isinstance(result, (tuple, list)):
         raise BadOutput(f"expected {expected}; got {_type_name(result)}")
     if len(result) != nlayers:
-        raise BadOutput(f"expected {expected}; got a {_type_name(result)} of "
-                        f"{len(result)} item(s)")
+        raise BadOutput(f"expected {expected}; got a {_type_name(result)} of {len(result)} item(s)")
     arrays = []
     for layer, pair in enumerate(result, start=1):
         if isinstance(pair, dict):

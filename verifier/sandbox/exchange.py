@@ -31,8 +31,9 @@ class Exchange:
     counter `_seq`, its capture of the last call's output (`_out`, `_out_total`) and its
     `output_limit` and `cpu_seconds`, all read at each exchange."""
 
-    def _exchange(self, header: dict, arrays: list[np.ndarray], timeout: float, reply_cap: int,
-                  kinds: tuple[str, ...]) -> tuple[dict, list[np.ndarray]]:
+    def _exchange(
+        self, header: dict, arrays: list[np.ndarray], timeout: float, reply_cap: int, kinds: tuple[str, ...]
+    ) -> tuple[dict, list[np.ndarray]]:
         """Send one request, wait for its reply. Raises Broken on timeout, death or garbage."""
         proc = self._proc
         if proc is None:  # callers start the child first; say so rather than crash later
@@ -64,8 +65,15 @@ class Exchange:
         self._drain_output(keep=True)
         return parser.header, parser.arrays
 
-    def _wait(self, proc: subprocess.Popen, poller, parser: ReplyParser,
-              pending: list[memoryview], deadline: float, timeout: float) -> None:
+    def _wait(
+        self,
+        proc: subprocess.Popen,
+        poller,
+        parser: ReplyParser,
+        pending: list[memoryview],
+        deadline: float,
+        timeout: float,
+    ) -> None:
         """Send `pending` and read output and the reply until the reply is complete."""
         fds = self._fds
         out_open = True
@@ -94,18 +102,17 @@ class Exchange:
                 self._last_reply(proc, parser)
                 return
 
-    def _within_budget(self, proc: subprocess.Popen, deadline: float, timeout: float,
-                       cpu0: float | None) -> float:
+    def _within_budget(self, proc: subprocess.Popen, deadline: float, timeout: float, cpu0: float | None) -> float:
         """The time now; Broken("timeout") once the deadline or the CPU budget is passed."""
         now = time.monotonic()
         if now >= deadline:
-            raise Broken("timeout", f"no answer within {timeout:g} s; the process "
-                          "group was killed")
+            raise Broken("timeout", f"no answer within {timeout:g} s; the process group was killed")
         if cpu0 is not None:
             used = cpu_seconds(proc.pid)
             if used is not None and used - cpu0 > self.cpu_seconds:
-                raise Broken("timeout", f"used more than {self.cpu_seconds:g} s of "
-                              "CPU time; the process group was killed")
+                raise Broken(
+                    "timeout", f"used more than {self.cpu_seconds:g} s of CPU time; the process group was killed"
+                )
         return now
 
     def _send(self, proc: subprocess.Popen, pending: list[memoryview]) -> bool:
@@ -113,7 +120,7 @@ class Exchange:
         the child died, which the caller notices)."""
         try:
             while pending:
-                k = self._req_sock.send(pending[0][:1 << 20], socket.MSG_NOSIGNAL)
+                k = self._req_sock.send(pending[0][: 1 << 20], socket.MSG_NOSIGNAL)
                 pending[0] = pending[0][k:]
                 if not len(pending[0]):
                     pending.pop(0)
@@ -121,8 +128,9 @@ class Exchange:
             pass
         except OSError:
             if proc.poll() is None:
-                raise Broken("exited", "the sandbox process stopped reading "
-                              "requests (it closed the harness's channel)") from None
+                raise Broken(
+                    "exited", "the sandbox process stopped reading requests (it closed the harness's channel)"
+                ) from None
             return False
         return bool(pending)
 

@@ -29,8 +29,11 @@ class InProcess:
         self._train_step = getattr(module, "train_step", None) if module else None
         # the optional attributes (DESIGN section 3): on the function, else on its module
         self._attrs = [module] if module else [target, sys.modules.get(getattr(target, "__module__", None))]
-        self.name = module.__name__ if module else (
-            f"{getattr(target, '__module__', None) or '?'}.{getattr(target, '__qualname__', repr(target))}")
+        self.name = (
+            module.__name__
+            if module
+            else (f"{getattr(target, '__module__', None) or '?'}.{getattr(target, '__qualname__', repr(target))}")
+        )
 
     def __enter__(self):
         return self
@@ -40,8 +43,10 @@ class InProcess:
 
     def describe(self):
         if not callable(self._gradients):
-            raise ImplementationError(f"{self.name} defines no function `gradients`: define "
-                                      "gradients(params, X, T, spec) returning [(dW1, db1), ...]")
+            raise ImplementationError(
+                f"{self.name} defines no function `gradients`: define "
+                "gradients(params, X, T, spec) returning [(dW1, db1), ...]"
+            )
         names = {}
         for attr in ("SUPPORTED_ACTIVATIONS", "SUPPORTED_LOSSES"):
             try:
@@ -50,9 +55,8 @@ class InProcess:
                 raise ImplementationError(f"{self.name}: {exc}") from None
         layout = self._attr("LAYOUT")
         if layout is not None and not isinstance(layout, str):
-            raise ImplementationError(f"{self.name}: LAYOUT must be a string such as \"in_out\"")
-        return {**names, "LAYOUT": layout, "has_gradients": True,
-                "has_train_step": callable(self._train_step)}
+            raise ImplementationError(f'{self.name}: LAYOUT must be a string such as "in_out"')
+        return {**names, "LAYOUT": layout, "has_gradients": True, "has_train_step": callable(self._train_step)}
 
     def _attr(self, name):
         return next((getattr(o, name) for o in self._attrs if getattr(o, name, None) is not None), None)
@@ -85,11 +89,18 @@ class InProcess:
         swapped = len(user_params) != len(given) or any(a is not b for a, b in zip(user_params, given))
         if swapped or any(not np.array_equal(c, o, equal_nan=True) for c, o in zip(copies, originals)):
             kind = "mutated_input"
-            detail = (f"{fn_name} modified its inputs in place; inputs are read-only: copy an "
-                      "array before changing it (e.g. W = W.copy())")
-        return CallOutcome(kind, detail, loss=loss, seconds=seconds,
-                           grads=pairs if fn_name == "gradients" else None,
-                           params=pairs if fn_name == "train_step" else None)
+            detail = (
+                f"{fn_name} modified its inputs in place; inputs are read-only: copy an "
+                "array before changing it (e.g. W = W.copy())"
+            )
+        return CallOutcome(
+            kind,
+            detail,
+            loss=loss,
+            seconds=seconds,
+            grads=pairs if fn_name == "gradients" else None,
+            params=pairs if fn_name == "train_step" else None,
+        )
 
 
 def _read_only(a):

@@ -56,9 +56,15 @@ def spawn() -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
         workdir = tempfile.mkdtemp(prefix="bpv-sandbox-")
         proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])],
-            stdin=subprocess.DEVNULL, stdout=fds["out_w"], stderr=fds["out_w"],
-            pass_fds=(fds["req_r"], fds["rep_w"]), start_new_session=True,
-            env=_child_env(workdir), cwd=workdir, close_fds=True)
+            stdin=subprocess.DEVNULL,
+            stdout=fds["out_w"],
+            stderr=fds["out_w"],
+            pass_fds=(fds["req_r"], fds["rep_w"]),
+            start_new_session=True,
+            env=_child_env(workdir),
+            cwd=workdir,
+            close_fds=True,
+        )
     except OSError as exc:
         release(fds, req_sock if "req_w" in fds else None, workdir)
         raise VerifierError(f"could not start the sandbox process: {exc}") from None
@@ -71,18 +77,23 @@ def spawn() -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
 
 def _child_env(workdir: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               VECLIB_MAXIMUM_THREADS="1", NUMEXPR_NUM_THREADS="1",
-               HOME=workdir, TMPDIR=workdir,
-               # keep freed memory for the next call: first-touch page faults,
-               # not copying, dominate the cost of moving arrays otherwise
-               MALLOC_TRIM_THRESHOLD_=str(256 * 2**20),
-               MALLOC_MMAP_THRESHOLD_=str(32 * 2**20))
+    env.update(
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        VECLIB_MAXIMUM_THREADS="1",
+        NUMEXPR_NUM_THREADS="1",
+        HOME=workdir,
+        TMPDIR=workdir,
+        # keep freed memory for the next call: first-touch page faults,
+        # not copying, dominate the cost of moving arrays otherwise
+        MALLOC_TRIM_THRESHOLD_=str(256 * 2**20),
+        MALLOC_MMAP_THRESHOLD_=str(32 * 2**20),
+    )
     return env
 
 
-def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: int,
-                  fsize_mb: int) -> dict[str, Any]:
+def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: int, fsize_mb: int) -> dict[str, Any]:
     """The first request to a new child: where it runs, and the limits it puts on itself."""
     drop = os.geteuid() == 0
     uid = _UID_BASE + pid
@@ -95,10 +106,17 @@ def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: in
     if impl_msg["kind"] == "file":
         sys_path.insert(0, impl_msg["dir"])
     sys_path = list(dict.fromkeys(p for p in sys_path if p != str(Path(_CHILD).parent)))
-    return {"op": "init", "workdir": workdir, "sys_path": sys_path, "drop": drop,
-            "uid": uid, "ppid": os.getpid(), "memory_mb": memory_mb,
-            "impl": {k: v for k, v in impl_msg.items() if k != "source"},
-            "fsize_mb": fsize_mb}
+    return {
+        "op": "init",
+        "workdir": workdir,
+        "sys_path": sys_path,
+        "drop": drop,
+        "uid": uid,
+        "ppid": os.getpid(),
+        "memory_mb": memory_mb,
+        "impl": {k: v for k, v in impl_msg.items() if k != "source"},
+        "fsize_mb": fsize_mb,
+    }
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -58,17 +58,24 @@ _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 class Sandbox(Exchange):
     """Runs one user implementation (a .py path or an importable module name) in a child."""
 
-    def __init__(self, impl: str, *, timeout: float = 10.0, memory_mb: int = 2048,
-                 output_limit: int = 1_000_000, cpu_seconds: float | None = None,
-                 start_timeout: float | None = None, file_size_mb: int = 64):
+    def __init__(
+        self,
+        impl: str,
+        *,
+        timeout: float = 10.0,
+        memory_mb: int = 2048,
+        output_limit: int = 1_000_000,
+        cpu_seconds: float | None = None,
+        start_timeout: float | None = None,
+        file_size_mb: int = 64,
+    ):
         self.impl = str(impl)
         self.timeout = float(timeout)
         self.memory_mb = int(memory_mb)
         self.output_limit = int(output_limit)
         self.cpu_seconds = cpu_seconds
         # Starting Python and numpy does not run user code; give it room on a loaded machine.
-        self.start_timeout = float(start_timeout if start_timeout is not None
-                                   else max(30.0, self.timeout))
+        self.start_timeout = float(start_timeout if start_timeout is not None else max(30.0, self.timeout))
         self.file_size_mb = int(file_size_mb)
         self.isolation: dict[str, Any] = {}  # what the child reported about its limits
         self.starts = 0  # child processes started so far
@@ -125,7 +132,8 @@ class Sandbox(Exchange):
         if not desc.get("has_gradients"):
             raise ImplementationError(
                 f"{self.impl} defines no function `gradients`: define "
-                "gradients(params, X, T, spec) returning [(dW1, db1), ..., (dWL, dbL)]")
+                "gradients(params, X, T, spec) returning [(dW1, db1), ..., (dWL, dbL)]"
+            )
         return desc
 
     def gradients(self, params, X, T, spec) -> CallOutcome:
@@ -147,16 +155,22 @@ class Sandbox(Exchange):
                 raise ImplementationError(
                     f"cannot read {impl}: {exc.strerror or exc}; give the path of a .py file "
                     "that defines gradients(params, X, T, spec), or an importable module "
-                    "name") from None
+                    "name"
+                ) from None
             stem = path.stem if path.stem.isidentifier() else "user_impl"
             resolved = path.resolve()
-            return {"kind": "file", "path": str(resolved), "name": stem,
-                    "dir": str(resolved.parent),
-                    "source": base64.b64encode(source).decode("ascii")}
+            return {
+                "kind": "file",
+                "path": str(resolved),
+                "name": stem,
+                "dir": str(resolved.parent),
+                "source": base64.b64encode(source).decode("ascii"),
+            }
         if not _MODULE_RE.match(impl):
             raise ImplementationError(
                 f"{impl!r} is neither a .py file nor a module name; give the path of a .py "
-                "file that defines gradients(params, X, T, spec), or an importable module name")
+                "file that defines gradients(params, X, T, spec), or an importable module name"
+            )
         return {"kind": "module", "name": impl}
 
     def _load_message(self, exc: Broken) -> str:
@@ -165,21 +179,23 @@ class Sandbox(Exchange):
             return f"{what}: importing it did not finish within {self.timeout:g} s"
         if exc.kind == "exited":
             return f"{what}: {exc.detail}"
-        return (f"{what}:\n{exc.detail}\nFix that error (running `python {self.impl}` shows "
-                "it too), then run again." if self._impl_msg["kind"] == "file" else
-                f"{what}:\n{exc.detail}\nFix that error, then run again.")
+        return (
+            f"{what}:\n{exc.detail}\nFix that error (running `python {self.impl}` shows it too), then run again."
+            if self._impl_msg["kind"] == "file"
+            else f"{what}:\n{exc.detail}\nFix that error, then run again."
+        )
 
     def _ensure_loaded(self) -> None:
-        if self._proc is not None and (self._proc.poll() is not None
-                                       or not self._quiet()):
+        if self._proc is not None and (self._proc.poll() is not None or not self._quiet()):
             self._kill()  # dead, or it wrote outside the protocol: start afresh
         if self._proc is not None and self._description is not None:
             return
         if self._proc is None:
             self._start()
         try:
-            header, _ = self._exchange({"op": "load", "impl": self._impl_msg}, [],
-                                       self.timeout, 0, ("loaded", "load_error"))
+            header, _ = self._exchange(
+                {"op": "load", "impl": self._impl_msg}, [], self.timeout, 0, ("loaded", "load_error")
+            )
         except Broken:
             self._kill()
             raise
@@ -202,15 +218,13 @@ class Sandbox(Exchange):
         self._description = None
         self._child_calls = 0
         self.starts += 1
-        init = init_request(proc.pid, workdir, self._impl_msg, self.memory_mb,
-                             self.file_size_mb)
+        init = init_request(proc.pid, workdir, self._impl_msg, self.memory_mb, self.file_size_mb)
         try:
             header, _ = self._exchange(init, [], self.start_timeout, 0, ("ready",))
         except Broken as exc:
             output = self._out.decode("utf-8", "replace")[-2000:]
             self._kill()
-            raise VerifierError(f"the sandbox process did not start ({exc.kind}: "
-                                f"{exc.detail})\n{output}") from None
+            raise VerifierError(f"the sandbox process did not start ({exc.kind}: {exc.detail})\n{output}") from None
         isolation = header.get("isolation")
         self.isolation = isolation if isinstance(isolation, dict) else {}
         if self.isolation.get("fatal"):
@@ -224,8 +238,15 @@ class Sandbox(Exchange):
         spec = spec_json(spec)
         in_bytes = sum(a.nbytes for a in arrays[: 2 * nlayers])
         reply_cap = 64 * 2**20 + 8 * in_bytes
-        request = {"op": "call", "fn": fn, "nlayers": nlayers, "spec": spec, "lr": lr,
-                   "reply_cap": reply_cap, "memory_mb": self.memory_mb}
+        request = {
+            "op": "call",
+            "fn": fn,
+            "nlayers": nlayers,
+            "spec": spec,
+            "lr": lr,
+            "reply_cap": reply_cap,
+            "memory_mb": self.memory_mb,
+        }
         expect = _KINDS + ("error",)
         for attempt in (1, 2):
             try:
@@ -252,19 +273,28 @@ class Sandbox(Exchange):
         """The row of a call whose module could not be imported."""
         kind = exc.kind if exc.kind in _KINDS else "exception"
         elapsed = time.monotonic() - t0
-        return CallOutcome(kind=kind, detail=self._load_message(exc),
-                           output=self._excerpt(), output_bytes=self._out_total,
-                           seconds=elapsed, wall_seconds=elapsed)
+        return CallOutcome(
+            kind=kind,
+            detail=self._load_message(exc),
+            output=self._excerpt(),
+            output_bytes=self._out_total,
+            seconds=elapsed,
+            wall_seconds=elapsed,
+        )
 
     def _broken(self, fn: str, exc: Broken, t0: float, t1: float) -> CallOutcome:
         """The row of a call whose exchange broke (timeout, death, garbage)."""
         elapsed = time.monotonic() - t1
-        return CallOutcome(kind=exc.kind, detail=f"{fn}: {exc.detail}",
-                           output=self._excerpt(), output_bytes=self._out_total,
-                           seconds=elapsed, wall_seconds=time.monotonic() - t0)
+        return CallOutcome(
+            kind=exc.kind,
+            detail=f"{fn}: {exc.detail}",
+            output=self._excerpt(),
+            output_bytes=self._out_total,
+            seconds=elapsed,
+            wall_seconds=time.monotonic() - t0,
+        )
 
-    def _outcome(self, fn: str, header: dict, out: list[np.ndarray], nlayers: int,
-                 wall: float) -> CallOutcome:
+    def _outcome(self, fn: str, header: dict, out: list[np.ndarray], nlayers: int, wall: float) -> CallOutcome:
         """The row of a call the child answered."""
         kind = header["kind"]
         detail, seconds, loss, mutated = call_fields(header, wall)
@@ -276,20 +306,32 @@ class Sandbox(Exchange):
         if kind in ("ok", "mutated_input"):
             if len(out) != 2 * nlayers:
                 self._kill()
-                return CallOutcome(kind="bad_output", detail=f"{fn}: malformed reply from the "
-                                   "sandbox process (wrong number of arrays); the implementation "
-                                   "may have tampered with the harness's protocol",
-                                   output=self._excerpt(), output_bytes=self._out_total,
-                                   seconds=seconds, wall_seconds=wall)
+                return CallOutcome(
+                    kind="bad_output",
+                    detail=f"{fn}: malformed reply from the "
+                    "sandbox process (wrong number of arrays); the implementation "
+                    "may have tampered with the harness's protocol",
+                    output=self._excerpt(),
+                    output_bytes=self._out_total,
+                    seconds=seconds,
+                    wall_seconds=wall,
+                )
             pairs = [(out[2 * i], out[2 * i + 1]) for i in range(nlayers)]
-        return CallOutcome(kind=kind, detail=detail, loss=loss if pairs is not None else None,
-                           grads=pairs if fn == "gradients" else None,
-                           params=pairs if fn == "train_step" else None,
-                           output=self._excerpt(), seconds=seconds, mutated=mutated,
-                           output_bytes=self._out_total, wall_seconds=wall)
+        return CallOutcome(
+            kind=kind,
+            detail=detail,
+            loss=loss if pairs is not None else None,
+            grads=pairs if fn == "gradients" else None,
+            params=pairs if fn == "train_step" else None,
+            output=self._excerpt(),
+            seconds=seconds,
+            mutated=mutated,
+            output_bytes=self._out_total,
+            wall_seconds=wall,
+        )
 
     def _excerpt(self) -> str:
-        text = bytes(self._out[:OUTPUT_EXCERPT * 4]).decode("utf-8", "replace")[:OUTPUT_EXCERPT]
+        text = bytes(self._out[: OUTPUT_EXCERPT * 4]).decode("utf-8", "replace")[:OUTPUT_EXCERPT]
         if self._out_total > len(text.encode()):
             text += f"\n[... {self._out_total} bytes of output in all]"
         return text

@@ -73,12 +73,12 @@ class ReplyParser:
         while not self.done:
             try:
                 if self.payload is not None:
-                    k = os.readv(fd, [memoryview(self.payload)[self.got:]])
+                    k = os.readv(fd, [memoryview(self.payload)[self.got :]])
                     if k == 0:
                         return False
                     self.got += k
                 else:
-                    need = (_HEAD.size if self.hlen is None else _HEAD.size + self.hlen)
+                    need = _HEAD.size if self.hlen is None else _HEAD.size + self.hlen
                     data = os.read(fd, need - len(self.small))
                     if not data:
                         return False
@@ -94,16 +94,17 @@ class ReplyParser:
         if self.hlen is None and len(self.small) == _HEAD.size:
             magic, hlen = _HEAD.unpack(bytes(self.small))
             if magic != MAGIC:
-                raise Broken("bad_output", "malformed reply from the sandbox process (not a "
-                              "protocol frame); the implementation may have written to the "
-                              "harness's pipe")
+                raise Broken(
+                    "bad_output",
+                    "malformed reply from the sandbox process (not a "
+                    "protocol frame); the implementation may have written to the "
+                    "harness's pipe",
+                )
             if hlen > _MAX_HEADER:
-                raise Broken("bad_output", f"malformed reply from the sandbox process (a "
-                              f"{hlen}-byte header)")
+                raise Broken("bad_output", f"malformed reply from the sandbox process (a {hlen}-byte header)")
             self.hlen = hlen
-        if self.hlen is not None and self.header is None \
-                and len(self.small) == _HEAD.size + self.hlen:
-            self._parse_header(bytes(self.small[_HEAD.size:]))
+        if self.hlen is not None and self.header is None and len(self.small) == _HEAD.size + self.hlen:
+            self._parse_header(bytes(self.small[_HEAD.size :]))
             self.payload = bytearray(self.total)
         if self.payload is not None and self.got == self.total:
             self._build()
@@ -115,8 +116,7 @@ class ReplyParser:
             header = json.loads(raw)
         except (ValueError, RecursionError, UnicodeDecodeError):
             raise Broken("bad_output", f"{bad} (the header is not JSON)") from None
-        if not isinstance(header, dict) or header.get("seq") != self.seq \
-                or header.get("kind") not in self.kinds:
+        if not isinstance(header, dict) or header.get("seq") != self.seq or header.get("kind") not in self.kinds:
             raise Broken("bad_output", f"{bad} (unexpected header fields)")
         descs = header.get("arrays", [])
         if not isinstance(descs, list) or len(descs) > 100_000:
@@ -126,17 +126,23 @@ class ReplyParser:
             dtype, shape, nbytes = self._describe(d, bad)
             total += nbytes
             if total > self.cap:
-                raise Broken("bad_output", f"returned more than {self.cap} bytes of arrays "
-                              "(the limit for a network of this size)")
+                raise Broken(
+                    "bad_output",
+                    f"returned more than {self.cap} bytes of arrays (the limit for a network of this size)",
+                )
             self.descs.append((dtype, shape, nbytes))
         self.total = total
         self.header = header
 
     def _describe(self, d, bad: str) -> tuple[np.dtype, tuple[int, ...], int]:
         """One array description checked: its dtype, shape and byte count."""
-        if not isinstance(d, dict) or not isinstance(d.get("dtype"), str) \
-                or not _DTYPE_RE.match(d["dtype"]) or not isinstance(d.get("shape"), list) \
-                or len(d["shape"]) > 32:
+        if (
+            not isinstance(d, dict)
+            or not isinstance(d.get("dtype"), str)
+            or not _DTYPE_RE.match(d["dtype"])
+            or not isinstance(d.get("shape"), list)
+            or len(d["shape"]) > 32
+        ):
             raise Broken("bad_output", f"{bad} (bad array description)")
         try:
             dtype = np.dtype(d["dtype"])
@@ -193,11 +199,15 @@ def spec_json(spec) -> dict[str, Any]:
     if isinstance(spec, dict):
         get = spec.get
     else:
+
         def get(key, default=None):
             return getattr(spec, key, default)
-    out = {"sizes": [int(s) for s in get("sizes", ())],
-           "activations": [str(a) for a in get("activations", ())],
-           "loss": str(get("loss", ""))}
+
+    out = {
+        "sizes": [int(s) for s in get("sizes", ())],
+        "activations": [str(a) for a in get("activations", ())],
+        "loss": str(get("loss", "")),
+    }
     if isinstance(spec, dict):
         for key, value in spec.items():
             if key not in out:
@@ -218,8 +228,7 @@ def check_description(desc) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("SUPPORTED_ACTIVATIONS", "SUPPORTED_LOSSES"):
         value = desc.get(key)
-        if value is not None and (not isinstance(value, list)
-                                  or not all(isinstance(v, str) for v in value)):
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
             raise ValueError(f"{key} must be a tuple of names")
         out[key] = value
     layout = desc.get("LAYOUT")
