@@ -83,8 +83,8 @@ def gradients_with_flags(params, X, T, spec) -> CSResult:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         Z, A = model.forward(params, X, spec)
         J = float(model.loss_from_output(Z[-1], A[-1], T, spec))
-        L, acts = len(params), [None] + [model.ACTIVATIONS[a] for a in spec.activations]
-        zero = [None] + [Z[l] == 0 if acts[l].kink and np.any(Z[l] == 0) else None for l in range(1, L + 1)]
+        L, acts = len(params), [model.ACTIVATIONS[a] for a in spec.activations]
+        zero = [None] + [Z[l] == 0 if acts[l - 1].kink and np.any(Z[l] == 0) else None for l in range(1, L + 1)]
         net = _Net(list(params), Z, A, slopes(Z, spec), zero, output_gradient(Z[L], T, spec))
         grads, kinks = [], []
         for l in range(1, L + 1):

@@ -208,7 +208,7 @@ except TypeError:  # a jax whose jit takes no compiler options
     _value_and_grad = _value_and_grad_default
     _fast_compile_ok = False
 _jvp_chunk = jax.jit(_jvp_chunk_fn)
-_signatures = set()  # (mode, input shapes) run so far: what jit compiles once each
+_signatures: set = set()  # (mode, input shapes) run so far: what jit compiles once each
 
 
 def _reverse(args):

@@ -10,7 +10,7 @@ if command -v chromium >/dev/null 2>&1; then
 fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-browser: chromium is missing; as root run: apt-get install -y chromium chromium-driver" >&2
-    echo "install-browser: or set BACKPROP_VERIFY_NO_BROWSER=1 to skip the HTML rendering test" >&2
+    echo "install-browser: without it the HTML rendering tests are skipped (unless BACKPROP_VERIFY_REQUIRE_BROWSER=1)" >&2
     exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

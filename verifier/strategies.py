@@ -20,10 +20,14 @@ of any size costs microseconds and replays exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import hypothesis
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
 
 from reference_impls import model
 
@@ -87,10 +91,10 @@ def network_specs(
     min_depth: int = 1,
     max_depth: int = 4,
     max_width: int = 6,
-    activations=None,
-    losses=None,
-    sizes=None,
-):
+    activations: Sequence[str] | None = None,
+    losses: Sequence[str] | None = None,
+    sizes: Sequence[int] | None = None,
+) -> SearchStrategy[NetworkSpec]:
     """Network specs: depth, widths, one activation per layer and a compatible loss.
 
     `sizes` pins the shape (a homework network); `activations` and `losses` restrict the
@@ -130,7 +134,9 @@ def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, 
     return validate_spec(NetworkSpec(sizes, tuple(chosen) + (out,), loss))
 
 
-def pinned_specs(sizes, activations, losses):
+def pinned_specs(
+    sizes: Sequence[int], activations: Sequence[str], losses: Sequence[str]
+) -> SearchStrategy[NetworkSpec]:
     """One network shape and its activations, pinned; the loss drawn from `losses`."""
     specs = [NetworkSpec(tuple(sizes), tuple(activations), n) for n in losses if compatible(activations[-1], n)]
     if not specs:
@@ -186,7 +192,15 @@ def _saturable_layers(spec):
 
 
 @st.composite
-def cases(draw, *, specs=None, batch=None, max_batch: int = 5, regimes=REGIMES, **spec_kwargs) -> Case:
+def cases(
+    draw,
+    *,
+    specs: SearchStrategy[NetworkSpec] | None = None,
+    batch: int | None = None,
+    max_batch: int = 5,
+    regimes: Sequence[str] = REGIMES,
+    **spec_kwargs: Any,
+) -> Case:
     """Cases: a spec (from `specs`, a strategy, or `network_specs(**spec_kwargs)`), a batch
     (pinned by `batch` or 1..max_batch), a regime and the seed of its values."""
     if batch is not None and int(batch) < 1:
@@ -210,7 +224,9 @@ def cases(draw, *, specs=None, batch=None, max_batch: int = 5, regimes=REGIMES, 
     return case_from_draw(spec, B, regime, seed, layer)
 
 
-def explore(strategy, body, *, examples: int, seed: int, shrink: bool = True):
+def explore(
+    strategy: SearchStrategy, body: Callable[[Any], None], *, examples: int, seed: int, shrink: bool = True
+) -> Exception | None:
     """Run `body(case)` on `examples` cases drawn from `strategy`, reproducibly from `seed`.
 
     `body` raises to report a failing case; Hypothesis then shrinks it to the smallest case

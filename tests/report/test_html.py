@@ -1,8 +1,9 @@
 """The HTML report, opened in headless Chromium: it renders offline with no script error, and
 its own check (every table, heatmap cell and curve present and drawn) marks it data-rendered="ok".
 
-Chromium comes from scripts/install-browser.sh. Without it these tests fail and say so, unless
-BACKPROP_VERIFY_NO_BROWSER=1 is set (then they are skipped).
+Chromium comes from scripts/install-browser.sh. Without it these tests are skipped with a reason
+that says how to install it; with BACKPROP_VERIFY_REQUIRE_BROWSER=1 (set by .ci/run) a missing
+browser is a failure, so CI always renders the HTML in a real browser.
 """
 
 from __future__ import annotations
@@ -34,18 +35,34 @@ FLAGS = [
 ]
 
 
+def browser_missing(path, required):
+    """None when the browser tests can run; else what to do, and whether it is a failure."""
+    if path:
+        return None
+    how = "run scripts/install-browser.sh (Debian: apt-get install chromium)"
+    if required:
+        return True, f"chromium is missing, and BACKPROP_VERIFY_REQUIRE_BROWSER=1 asks for it: {how}"
+    return False, f"chromium is not installed, so the HTML report is not opened in a browser: {how}"
+
+
 @pytest.fixture(scope="module")
 def chromium():
     path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path:
-        return path
-    if os.environ.get("BACKPROP_VERIFY_NO_BROWSER") == "1":
-        pytest.skip("BACKPROP_VERIFY_NO_BROWSER=1: the HTML report is not opened in a browser")
-    pytest.fail(
-        "chromium is missing: run scripts/install-browser.sh (or set BACKPROP_VERIFY_NO_BROWSER=1 "
-        "to skip the browser tests)",
-        pytrace=False,
-    )
+    missing = browser_missing(path, os.environ.get("BACKPROP_VERIFY_REQUIRE_BROWSER") == "1")
+    if missing:
+        fail, why = missing
+        if fail:
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    return path
+
+
+def test_a_missing_browser_is_a_skip_that_says_how_unless_ci_requires_it():
+    assert browser_missing("/usr/bin/chromium", True) is None
+    fail, why = browser_missing(None, False)
+    assert not fail and "scripts/install-browser.sh" in why
+    fail, why = browser_missing(None, True)
+    assert fail and "BACKPROP_VERIFY_REQUIRE_BROWSER=1" in why
 
 
 def open_pages(chromium, pages, tmp_path, screenshot=None):

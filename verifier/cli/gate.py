@@ -55,7 +55,7 @@ def run(args) -> int:
     result = run_check(args.impl, config)
     if args.update:
         result = gate.update(result, options, args.baseline, args.impl)
-    else:
+    elif baseline is not None:
         result = gate.judge(result, baseline, args.baseline, args.factor)
     also = [(path, fmt) for path, fmt in ((args.markdown, "markdown"), (args.junit, "junit")) if path]
     for path, fmt in [(args.output, args.format)] + also:

@@ -8,7 +8,7 @@ import numpy as np
 from ..records import Failure
 from .rows import row
 
-FLOAT_KINDS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+FLOAT_KINDS: dict[str, type[np.floating]] = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
 
 
 def narrowest(dtypes) -> str | None:
@@ -52,4 +52,4 @@ def structure(case, grads, layout=None) -> tuple[list, str] | Failure:
                 "bad_output", f"layer {l} db: shape {db.shape}, expected ({sizes[l]},)", case, layer=l, param="b"
             )
         out.append((dW, db))
-    return out, narrowest(kinds)
+    return out, min(kinds, key=lambda k: np.finfo(FLOAT_KINDS[k]).bits)

@@ -69,7 +69,7 @@ PAIR_HEADERS = ["pair", "entries compared", "max abs err", "max rel err", "excus
 GATE_HEADERS = ["layer", "param", "baseline max rel err", "max rel err", "ratio", "regressed"]
 
 
-def gate_table_data(result):
+def gate_table_data(result) -> tuple[list[str], list[list]] | None:
     """(headers, rows) of a gate's per-tensor precision against its baseline, or None."""
     gate = (getattr(result, "extra", None) or {}).get("gate") or {}
     if not gate.get("tensors"):

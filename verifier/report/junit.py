@@ -103,7 +103,7 @@ def _crosscheck(root, r: CrosscheckResult):
         {"verdict": r.verdict, "seed": r.seed, "examples": r.examples, "references": ",".join(r.references)},
         r.seconds,
     )
-    placed = set()
+    placed: set[int] = set()
     for p in r.pairs:
         rows = [f for f in r.failures if f.subject in (p.a, p.b)] if p.disagreements else []
         placed.update(id(f) for f in rows)

@@ -95,6 +95,8 @@ def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
     losses = narrow(info.get("SUPPORTED_LOSSES"), [config.loss] if config.loss else None, "losses")
     pinned = config.layer_activations
     if pinned is not None:  # a pinned homework network
+        if config.sizes is None:
+            raise SpecError("layer_activations pins one activation per layer: give sizes too")
         require_supported(info, pinned, None, "the pinned network")
         names = losses or [n for n in strategies.ALL_LOSSES if strategies.compatible(pinned[-1], n)]
         specs = strategies.pinned_specs(config.sizes, pinned, names)

@@ -26,7 +26,9 @@ _NUMERIC_KINDS = "biufc"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The child's own files: their frames never show in a user's traceback.
 OWN_FILES = frozenset(os.path.join(_HERE, n) for n in ("child.py", "child_setup.py", "child_values.py"))
-FD_PREFIXES = []  # (fd path, original path) pairs, to show real paths in tracebacks (child_setup)
+FD_PREFIXES: list[
+    tuple[str, str]
+] = []  # (fd path, original path) pairs, to show real paths in tracebacks (child_setup)
 
 
 # ---------------------------------------------------------------- what the user gets

@@ -31,6 +31,15 @@ class Exchange:
     counter `_seq`, its capture of the last call's output (`_out`, `_out_total`) and its
     `output_limit` and `cpu_seconds`, all read at each exchange."""
 
+    _proc: subprocess.Popen | None
+    _fds: dict[str, int]
+    _req_sock: socket.socket | None
+    _seq: int
+    _out: bytearray
+    _out_total: int
+    output_limit: int
+    cpu_seconds: float | None
+
     def _exchange(
         self, header: dict, arrays: list[np.ndarray], timeout: float, reply_cap: int, kinds: tuple[str, ...]
     ) -> tuple[dict, list[np.ndarray]]:
@@ -63,6 +72,8 @@ class Exchange:
             except (KeyError, ValueError):
                 pass
         self._drain_output(keep=True)
+        if parser.header is None:  # _wait returns only on a whole reply
+            raise VerifierError("internal: a sandbox exchange ended without a reply")
         return parser.header, parser.arrays
 
     def _wait(
@@ -107,7 +118,7 @@ class Exchange:
         now = time.monotonic()
         if now >= deadline:
             raise Broken("timeout", f"no answer within {timeout:g} s; the process group was killed")
-        if cpu0 is not None:
+        if cpu0 is not None and self.cpu_seconds is not None:
             used = cpu_seconds(proc.pid)
             if used is not None and used - cpu0 > self.cpu_seconds:
                 raise Broken(
@@ -118,9 +129,12 @@ class Exchange:
     def _send(self, proc: subprocess.Popen, pending: list[memoryview]) -> bool:
         """Send what the socket takes now; False when there is no more to send (all sent, or
         the child died, which the caller notices)."""
+        sock = self._req_sock
+        if sock is None:
+            return False
         try:
             while pending:
-                k = self._req_sock.send(pending[0][: 1 << 20], socket.MSG_NOSIGNAL)
+                k = sock.send(pending[0][: 1 << 20], socket.MSG_NOSIGNAL)
                 pending[0] = pending[0][k:]
                 if not len(pending[0]):
                     pending.pop(0)

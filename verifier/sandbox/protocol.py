@@ -19,7 +19,7 @@ import json
 import os
 import re
 import struct
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def frame(header: dict, seq: int, arrays: list[np.ndarray]) -> list[memoryview]:
     header["arrays"] = [{"dtype": a.dtype.str, "shape": list(a.shape)} for a in arrays]
     hbytes = json.dumps(header).encode()
     pending = [memoryview(_HEAD.pack(MAGIC, len(hbytes)) + hbytes)]
-    pending += [memoryview(a).cast("B") for a in arrays if a.size]
+    pending += [memoryview(a).cast("B") for a in arrays if a.size]  # type: ignore[arg-type]  # numpy arrays are buffers
     return pending
 
 
@@ -164,7 +164,7 @@ class ReplyParser:
         offset = 0
         for dtype, shape, nbytes in self.descs:
             count = nbytes // dtype.itemsize
-            arr = np.frombuffer(self.payload, dtype=dtype, count=count, offset=offset)
+            arr = np.frombuffer(self.payload or bytearray(), dtype=dtype, count=count, offset=offset)
             arr = arr.reshape(shape)
             if not arr.flags.aligned:
                 arr = arr.copy()
@@ -245,16 +245,15 @@ def call_fields(header: dict, wall: float) -> tuple[str, float, float | None, tu
 
     Seconds that are missing or absurd become `wall`, the round trip the harness measured."""
     detail = as_text(header.get("detail"))
-    seconds = header.get("seconds")
-    seconds = float(seconds) if _is_real(seconds) and 0 <= seconds < 1e9 else wall
-    loss = header.get("loss")
-    loss = float(loss) if _is_real(loss) else None
+    raw_seconds, raw_loss = header.get("seconds"), header.get("loss")
+    seconds = float(raw_seconds) if _is_real(raw_seconds) and 0 <= raw_seconds < 1e9 else wall
+    loss = float(raw_loss) if _is_real(raw_loss) else None
     mutated = header.get("mutated")
     mutated = tuple(as_text(m)[:100] for m in mutated[:100]) if isinstance(mutated, list) else ()
     return detail, seconds, loss, mutated
 
 
-def _is_real(x) -> bool:
+def _is_real(x) -> TypeGuard[int | float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
