@@ -51,3 +51,11 @@ def test_imports_no_jax():
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
         == "False"
     )
+
+
+def test_the_codes_cover_exactly_the_models_names():
+    """The name lists come from the model: JAX's codes must cover every activation and loss it has."""
+    from reference_impls import model
+
+    assert set(jax_pack.ACTIVATION_CODES) == set(model.ACTIVATIONS)
+    assert jax_pack.LOSSES == model.LOSS_NAMES == tuple(model.LOSSES)

@@ -17,24 +17,19 @@ def test_references_agree_on_generated_networks():
 
 
 def _without_h_prime_in(layer):
-    """A copy of the delta rule that drops h' when propagating into `layer` (1-based)."""
+    """The delta rule with h' dropped when propagating into hidden `layer` (1-based; 0: none),
+    through the delta rule's own h' hook."""
 
-    def backward(params, Z, A, delta, spec):
-        grads = [None] * len(params)
-        for l in range(len(params), 0, -1):
-            W = params[l - 1][0]
-            grads[l - 1] = (delta.T @ A[l - 1], delta.sum(axis=0))
-            if l > 1:
-                dh = model.ACTIVATIONS[spec.activations[l - 2]].dh(Z[l - 1])
-                delta = (delta @ W) * (1.0 if l - 1 == layer else dh)
-        return grads
+    def dh(spec, l, Zl):
+        return 1.0 if l == layer else delta_rule.h_prime(spec, l, Zl)
 
     def run(case):
         p = list(case.params)
         with np.errstate(all="ignore"):
             Z, A = model.forward(p, case.X, case.spec)
             J = model.loss_from_output(Z[-1], A[-1], case.T, case.spec)
-            return RefOutput(float(J), backward(p, Z, A, delta_rule.output_delta(Z, A, case.T, case.spec), case.spec))
+            delta = delta_rule.output_delta(Z, A, case.T, case.spec)
+            return RefOutput(float(J), delta_rule.backward(p, Z, A, delta, case.spec, dh=dh))
 
     return run
 

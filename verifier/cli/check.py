@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from .. import casefile
+from .. import casefile, strategies
 from ..errors import SpecError
 from ..records import RunConfig
 from ..report import FORMATS, render
@@ -53,7 +53,7 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument(
         "--activations", nargs="+", help="activation names to draw from; with --sizes, one per layer pins them"
     )
-    p.add_argument("--loss", help="pin the loss (sse, half_sse, mse, bce, softmax_ce)")
+    p.add_argument("--loss", help=f"pin the loss ({', '.join(strategies.ALL_LOSSES)})")
     p.add_argument("--batch", type=positive, help="pin the batch size")
     p.add_argument("--mode", choices=MODES, default=DEFAULT.mode, help="full: every entry (default)")
     p.add_argument("--case", help="rerun exactly this case file (the replay of a failure)")

@@ -55,7 +55,7 @@ class FastOracle(Oracle):
     """The delta rule's gradients, cross-checked with the complex step along random directions
     of every tensor (not entry by entry); `judgement(dtype)` is full mode's."""
 
-    def __init__(self, case, directions_seed=0, directions=DIRECTIONS):
+    def __init__(self, case, directions_seed: int, directions: int = DIRECTIONS):
         self.case, self.jd64 = case, judgement(case)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             Z, A = model.forward(list(case.params), case.X, case.spec)  # one forward for both

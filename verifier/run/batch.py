@@ -50,7 +50,7 @@ def run_batch(impls, config: RunConfig, *, case=None, jobs=1, on_done=None) -> l
             try:
                 results[k] = future.result()
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                results[k] = _error(impls[k], f"the worker process checking it died: {exc}", 0.0)
+                results[k] = _error(impls[k], f"the worker process checking it died: {exc}", 0.0, config.seed)
             done += 1
             if on_done:
                 on_done(done, len(impls))
@@ -63,15 +63,15 @@ def _job(impl, config, case=None):
     try:
         return run_check(impl, config, case=case)
     except VerifierError as exc:
-        return _error(impl, str(exc), time.perf_counter() - start)
+        return _error(impl, str(exc), time.perf_counter() - start, config.seed)
     except Exception as exc:  # a harness bug on one implementation must not stop the class
-        return _error(impl, f"internal error: {type(exc).__name__}: {exc}", time.perf_counter() - start)
+        return _error(impl, f"internal error: {type(exc).__name__}: {exc}", time.perf_counter() - start, config.seed)
 
 
-def _error(impl, message, seconds):
+def _error(impl, message, seconds, seed):
     return CheckResult(
         verdict="error",
-        seed=0,
+        seed=seed,
         examples=0,
         implementation=impl,
         references=(),

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ImplementationError, VerifierError
-from ..records import CallOutcome
+from ..records import CallOutcome, RunConfig
 from .exchange import Exchange
 from .limits import init_request, kill_group, release, spawn
 from .protocol import Broken, as_text, call_fields, check_description, pack_inputs, spec_json
@@ -62,7 +62,7 @@ class Sandbox(Exchange):
         self,
         impl: str,
         *,
-        timeout: float = 10.0,
+        timeout: float = RunConfig.timeout,
         memory_mb: int = 2048,
         output_limit: int = 1_000_000,
         cpu_seconds: float | None = None,
