@@ -463,7 +463,7 @@ NOTES = """## What the rows are
   first of a shape bucket in a process: JAX compiles the bucket's program. That compile is why
   bigger networks are not given JAX: it alone costs more than a twentieth of gradcheck's time.
 - **fast**: `check_case(..., "fast")`: each tensor along 3 random directions against the
-  complex-step directional derivative, entries only for the tensors that fail (verifier/fast.py).
+  complex-step directional derivative, entries only for the tensors that fail (verifier/judge/fast.py).
 - **run_check(case=...)**: the same check plus starting the sandbox child and, for the bug, the
   diagnosis of the failure.
 - **process**: the whole command, interpreter start and imports included (JAX is not imported

@@ -84,3 +84,59 @@ def test_same_seed_same_cases():
     strategies.explore(cases(), b.append, examples=20, seed=3, shrink=False)
     assert [c.spec for c in a] == [c.spec for c in b]
     assert all(np.array_equal(x.X, y.X) for x, y in zip(a, b))
+
+
+DRAWS = """
+import importlib, sys
+from unittest import mock
+from verifier import strategies
+s = strategies.cases(activations=["sigmoid", "tanh"], losses=["sse"])
+
+def drawn(backend):
+    seen = []
+    with mock.patch.object(strategies, "BACKEND", backend):
+        strategies.explore(s, lambda c: seen.append((c.spec, float(c.X.sum()))), examples=300, seed=3, shrink=False)
+    return seen
+
+before = {b: drawn(b) for b in (strategies.BACKEND, "hypothesis")}
+with open("bpv_constants.py", "w") as f:  # a local module full of integer literals, then imported
+    f.write("VALUES = [4099, 65521, 123457, 2147483647, 987654321, 4000000001, 77, 1234567]\\n")
+sys.path.insert(0, ".")
+importlib.import_module("bpv_constants")
+print(strategies.BACKEND, drawn(strategies.BACKEND) == before[strategies.BACKEND], drawn("hypothesis") == before["hypothesis"])
+"""
+
+
+@pytest.fixture(scope="module")
+def draws_around_an_import(tmp_path_factory):
+    """(our backend, same cases after the import with it, same cases with Hypothesis's own), in a
+    fresh interpreter: few modules loaded, as when the command runs."""
+    tmp_path = tmp_path_factory.mktemp("constants")
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-c", DRAWS],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out[0], out[1] == "True", out[2] == "True"
+
+
+def test_the_cases_of_a_seed_do_not_depend_on_the_code_that_is_loaded(draws_around_an_import):
+    _, ours_same, _ = draws_around_an_import
+    assert ours_same
+
+
+def test_hypothesis_own_backend_would_let_loaded_code_change_them(draws_around_an_import):
+    """The twin: with Hypothesis's default backend, importing a module of constants does change
+    the cases of a seed (where this Hypothesis has constant pools at all)."""
+    backend, _, theirs_same = draws_around_an_import
+    if backend == "hypothesis":
+        pytest.skip("this Hypothesis draws no constants from loaded code")
+    assert not theirs_same
