@@ -50,11 +50,12 @@ def updating() -> bool:
     return os.environ.get(UPDATE_ENV, "") not in ("", "0")
 
 
-def compare(golden: Path, output: str, *paths) -> None:
+def compare(golden: Path, output: str, *paths, update: bool | None = None) -> None:
     """Assert that `output`, masked, is the golden file's text; with BACKPROP_VERIFY_UPDATE_GOLDEN=1
-    write it there instead."""
+    write it there instead. `update=False`: compare only, whatever the environment says (the
+    tests that feed a changed output must never write it)."""
     actual = mask(output, *paths)
-    if updating():
+    if updating() if update is None else update:
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(actual, encoding="utf-8")
         return

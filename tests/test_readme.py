@@ -125,7 +125,12 @@ def test_the_files_the_readme_points_to_exist():
     paths = {p for p in re.findall(r"`([\w./-]+/[\w./-]*)`", README) if not p.startswith("-")}
     paths |= {f"reports/examples/check-{v}.{e}" for v in ("fail", "pass") for e in ("txt", "md", "json", "xml", "html")}
     (layout,) = blocks(section("Layout"), "")
-    paths |= {line.split()[0] for line in layout.splitlines() if line.strip()}
+    parent = ""
+    for line in (ln for ln in layout.splitlines() if ln.strip()):
+        nested = line.startswith(" ")  # a line indented under a folder names something inside it
+        name = line.split()[0].rstrip(",")
+        paths.add(parent + name if nested else name)
+        parent = parent if nested else name
     assert {"docs/ci.md", "reports/crosscheck.md", "examples/"} <= paths
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert not missing, f"README.md names {missing}, which the checkout does not have"

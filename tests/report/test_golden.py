@@ -131,7 +131,7 @@ def test_a_fresh_process_gives_the_same_report(tmp_path):
         text=True,
     )
     assert p.returncode == RUNS[name][1], p.stderr
-    compare(GOLDEN / f"{name}.json", p.stdout, tmp_path)
+    compare(GOLDEN / f"{name}.json", p.stdout, tmp_path, update=False)
 
 
 # --- the comparison itself can fail -----------------------------------------------------------
@@ -150,7 +150,7 @@ def test_one_changed_digit_fails_with_a_diff(tmp_path):
     golden = tmp_path / "check-bug_sign_flip.txt"
     golden.write_text(expected, encoding="utf-8")
     with pytest.raises(AssertionError) as failed:
-        compare(golden, wrong, tmp_path)
+        compare(golden, wrong, tmp_path, update=False)
     message = str(failed.value)
     assert "--- expected check-bug_sign_flip.txt" in message and "+++ actual check-bug_sign_flip.txt" in message
     assert any(line.startswith("-") and "2.93e-14" in line for line in message.splitlines())
@@ -170,7 +170,7 @@ def test_a_changed_label_verdict_or_number_fails(old, new, tmp_path):
     expected = _golden("check-bug_sign_flip.txt")
     assert old in expected
     with pytest.raises(AssertionError, match="differs"):
-        compare(GOLDEN / "check-bug_sign_flip.txt", expected.replace(old, new, 1), tmp_path)
+        compare(GOLDEN / "check-bug_sign_flip.txt", expected.replace(old, new, 1), tmp_path, update=False)
 
 
 def test_a_changed_json_value_fails(tmp_path):
@@ -178,7 +178,7 @@ def test_a_changed_json_value_fails(tmp_path):
     assert '"diagnosis": "activation_derivative"' in expected
     wrong = expected.replace('"diagnosis": "activation_derivative"', '"diagnosis": "scale"', 1)
     with pytest.raises(AssertionError, match="differs"):
-        compare(GOLDEN / "check-bug_missing_activation_derivative.json", wrong, tmp_path)
+        compare(GOLDEN / "check-bug_missing_activation_derivative.json", wrong, tmp_path, update=False)
 
 
 def test_other_timings_and_another_temporary_directory_pass(tmp_path):
@@ -199,7 +199,7 @@ def test_other_timings_and_another_temporary_directory_pass(tmp_path):
             assert seconds in expected, name
             output = output.replace(seconds, '"seconds": 0.017298')
         assert output != expected
-        compare(GOLDEN / name, output, other)
+        compare(GOLDEN / name, output, other, update=False)
 
 
 def test_masking_leaves_every_number_but_timings():
