@@ -235,3 +235,16 @@ def test_a_clean_planted_tree_passes(tmp_path):
     )
     edges = imports(root)
     assert circles(edges) == [] and upward(edges) == [] and private(edges, root) == []
+
+
+def test_every_package_is_installed():
+    """`pip install .` ships what pyproject's package finder matches: every folder of the harness."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found = set(find_packages(str(ROOT), **config["tool"]["setuptools"]["packages"]["find"]))
+    packages = {".".join(p.relative_to(ROOT).parent.parts) for p in ROOT.glob("*/**/__init__.py")}
+    packages = {p for p in packages if p.split(".")[0] in ("verifier", "reference_impls")}
+    assert packages and packages <= found, sorted(packages - found)
