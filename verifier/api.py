@@ -44,6 +44,7 @@ def check(
     case: Case | str | os.PathLike | None = None,
     timeout: float = DEFAULT.timeout,
     cases_dir: str | None = None,
+    budget: float = DEFAULT.budget,
 ) -> CheckResult:
     """Check `impl`'s gradients on `examples` generated cases and return a CheckResult.
 
@@ -52,7 +53,8 @@ def check(
     sizes: pin n_0..n_L; layer_activations: pin one activation per layer (with sizes);
     activations, loss: names to draw from; batch: pin the batch size;
     case: a Case or case file path to run alone (a failure's replay);
-    cases_dir: where the smallest failing case is saved (None: not saved).
+    cases_dir: where the smallest failing case is saved (None: not saved);
+    budget: seconds for the whole run: when spent it ends with what it has, never a pass.
     Raises VerifierError (SpecError, ImplementationError, ReferenceDisagreement) when the
     harness cannot do its job; a failing implementation is a result, not an exception.
     """
@@ -69,6 +71,7 @@ def check(
         batch=batch,
         case=case,
         timeout=timeout,
+        budget=budget,
     )
     case = options.pop("case")
     config = RunConfig(cases_dir=cases_dir, **options)
@@ -100,6 +103,7 @@ def assert_gradients_close(
     case: Case | str | os.PathLike | None = None,
     timeout: float = DEFAULT.timeout,
     cases_dir: str | None = None,
+    budget: float = DEFAULT.budget,
 ) -> CheckResult:
     """`check(impl, ...)`, raising GradientMismatch (the short text report as its message, the
     CheckResult as `.result`) unless it passes; returns the CheckResult when it does."""
@@ -115,6 +119,7 @@ def assert_gradients_close(
         case=case,
         timeout=timeout,
         cases_dir=cases_dir,
+        budget=budget,
     )
     if result.verdict != "pass":
         from .report import render
@@ -132,7 +137,7 @@ def run_crosscheck(*, examples: int = DEFAULT.examples, seed: int = DEFAULT.seed
     return run(examples=examples, seed=seed)
 
 
-def _validated(*, examples, seed, timeout=DEFAULT.timeout, sizes=None, case=None, **rest):
+def _validated(*, examples, seed, timeout=DEFAULT.timeout, budget=DEFAULT.budget, sizes=None, case=None, **rest):
     """The options, checked up front with errors that say the fix."""
     if isinstance(examples, bool) or not isinstance(examples, (int, np.integer)) or examples < 1:
         raise SpecError(f"examples={examples!r}: give a whole number >= 1")
@@ -140,6 +145,8 @@ def _validated(*, examples, seed, timeout=DEFAULT.timeout, sizes=None, case=None
         raise SpecError(f"seed={seed!r}: give a whole number")
     if not isinstance(timeout, (int, float)) or not timeout > 0:
         raise SpecError(f"timeout={timeout!r}: give a number of seconds > 0")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+        raise SpecError(f"budget={budget!r}: give a number of seconds > 0 for the whole run")
     if sizes is not None:
         sizes = tuple(int(n) for n in sizes)
         if len(sizes) < 2 or min(sizes) < 1:
@@ -153,4 +160,12 @@ def _validated(*, examples, seed, timeout=DEFAULT.timeout, sizes=None, case=None
             rest[key] = tuple(rest[key])
     if rest.get("layer_activations") is not None and sizes is None:
         raise SpecError("layer_activations pins one activation per layer: give sizes too")
-    return dict(examples=int(examples), seed=int(seed), timeout=float(timeout), sizes=sizes, case=case, **rest)
+    return dict(
+        examples=int(examples),
+        seed=int(seed),
+        timeout=float(timeout),
+        budget=float(budget),
+        sizes=sizes,
+        case=case,
+        **rest,
+    )

@@ -31,3 +31,9 @@ class GradientMismatch(AssertionError):
     def __init__(self, message, result=None):
         super().__init__(message)
         self.result = result
+
+
+def harness_bug(exc: BaseException) -> str:
+    """The words for an exception the harness did not expect: its type, its message, and whose
+    fault it is (never the checked code's)."""
+    return f"internal error {type(exc).__name__}: {exc}: a harness bug, please report it"

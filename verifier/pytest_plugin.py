@@ -1,6 +1,6 @@
 """pytest plugin (entry point `pytest11`): check a backprop implementation from a test.
 
-    pytest --backprop-impl my_backprop.py [--backprop-examples 50]
+    pytest --backprop-impl my_backprop.py [--backprop-examples 50] [--backprop-budget 120]
 
     def test_backprop(backprop_check):
         backprop_check()                                   # the --backprop-impl implementation
@@ -35,6 +35,13 @@ def pytest_addoption(parser):
         default=None,
         help="generated cases per backprop_check call (default: verifier.check's)",
     )
+    group.addoption(
+        "--backprop-budget",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="seconds per backprop_check call: when spent the check ends, never a pass (default: verifier.check's)",
+    )
 
 
 @pytest.fixture
@@ -42,6 +49,7 @@ def backprop_check(request):
     """A callable `(impl=None, **options) -> CheckResult` that fails the test on a wrong gradient."""
     default_impl = request.config.getoption("backprop_impl")
     default_examples = request.config.getoption("backprop_examples")
+    default_budget = request.config.getoption("backprop_budget")
 
     def run(impl=None, **options):
         from . import api
@@ -56,6 +64,8 @@ def backprop_check(request):
             )
         if default_examples is not None:
             options.setdefault("examples", default_examples)
+        if default_budget is not None:
+            options.setdefault("budget", default_budget)
         options.setdefault("cases_dir", str(request.getfixturevalue("tmp_path") / "backprop-verify"))
         try:
             result = api.check(impl, **options)

@@ -125,6 +125,7 @@ class CheckResult:
     mode: str = "full"
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None  # why exploration ended before its examples (budget, misbehaviour)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class RunConfig:
     seed: int = 0  # of the generated cases, and of fast mode's random directions
     mode: str = "full"  # "full": every entry; "fast": directions first (verifier/judge/fast.py)
     timeout: float = 10.0  # seconds per call of the implementation
+    budget: float = 300.0  # seconds for the whole run: when spent, it ends with what it has
     sizes: tuple[int, ...] | None = None  # pin n_0..n_L
     activations: tuple[str, ...] | None = None  # names to draw from
     layer_activations: tuple[str, ...] | None = None  # one per layer, with sizes: pinned

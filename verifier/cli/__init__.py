@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import VerifierError
+from ..errors import VerifierError, harness_bug
 from . import check, common, crosscheck, gate, grad
 
 COMMANDS = {"check": check, "gate": gate, "crosscheck": crosscheck, "grad": grad}
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("backprop-verify: interrupted\n")
         return 130
+    except Exception as exc:  # not the user's fault, and never a verdict: exit 2, with what happened
+        sys.stderr.write(f"backprop-verify: error: {harness_bug(exc)}\n")
+        return common.EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -41,6 +41,16 @@ def sizes(text: str) -> list[int]:
     return out
 
 
+def seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (s > 0 and s != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text}: give a number of seconds > 0")
+    return s
+
+
 def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> None:
     """The implementation and the options that say which networks it is checked on (check, gate)."""
     p.add_argument(
@@ -59,9 +69,15 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument("--case", help="rerun exactly this case file (the replay of a failure)")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=DEFAULT.timeout,
         help="seconds allowed per call of the implementation (default %(default)g)",
+    )
+    p.add_argument(
+        "--budget",
+        type=seconds,
+        default=DEFAULT.budget,
+        help="seconds for the whole run: when spent it ends with what it has, never a pass (default %(default)g)",
     )
     p.add_argument(
         "--cases-dir", default=".backprop-verify", help="where minimal failing cases are saved (default %(default)s)"
@@ -97,6 +113,7 @@ def config_from(args) -> tuple[RunConfig, object]:
         seed=args.seed,
         mode=args.mode,
         timeout=args.timeout,
+        budget=args.budget,
         sizes=tuple(args.sizes) if args.sizes is not None else None,
         activations=tuple(acts) if acts else None,
         layer_activations=pinned,

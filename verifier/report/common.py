@@ -184,6 +184,14 @@ def directions_seed(r: CheckResult):
     return r.extra.get("directions_seed", r.seed) if r.mode == "fast" else None
 
 
+def stopped_line(r) -> str:
+    """Why a run with failures ended before its examples, in one sentence; "" when it did not,
+    or when its only row is the "incomplete" one, which says so itself."""
+    if not getattr(r, "stopped", None) or all(f.kind == "incomplete" for f in r.failures):
+        return ""
+    return f"Exploration {r.stopped}, after {r.examples} cases: the rows below are what it found."
+
+
 def mode_words(r: CheckResult) -> str:
     """ ", fast mode (directions seed S)" for a fast-mode run, else ""."""
     seed = directions_seed(r)

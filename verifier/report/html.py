@@ -196,7 +196,13 @@ def _body(result) -> str:
             _summary(
                 f"<code>{_e(r.implementation)}</code>",
                 r.verdict,
-                {**facts, **fast, "dtype": r.dtype or "n/a", "failures": len(r.failures)},
+                {
+                    **facts,
+                    **fast,
+                    "dtype": r.dtype or "n/a",
+                    "failures": len(r.failures),
+                    **({"stopped": r.stopped} if r.stopped else {}),
+                },
             )
         ]
         failures = r.failures

@@ -66,6 +66,8 @@ def _check(root, r):
         "references": ",".join(r.references),
         "mode": r.mode,
     }
+    if r.stopped:
+        properties["stopped"] = r.stopped
     seed = common.directions_seed(r)
     if seed is not None:
         properties["directions_seed"] = seed

@@ -10,6 +10,7 @@ from .common import (
     grad_tables,
     mode_words,
     pair_rows,
+    stopped_line,
     table,
     tensor_table_data,
     worst_table,
@@ -77,6 +78,7 @@ def render(result) -> str:
         ]
         note = (r.extra.get("gate") or {}).get("note")
         parts += ["", note] if note else []
+        parts += ["", stopped_line(r)] if stopped_line(r) else []
         failures = r.failures
     parts += [x for f in failures for x in ("", markdown_failure(f))]
     if getattr(r, "tensors", None):

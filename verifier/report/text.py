@@ -4,7 +4,16 @@ per-tensor table of a passing run."""
 from __future__ import annotations
 
 from ..records import CheckResult, CrosscheckResult, GradResult
-from .common import PAIR_HEADERS, failure_block, grad_tables, mode_words, pair_rows, table, tensor_table_data
+from .common import (
+    PAIR_HEADERS,
+    failure_block,
+    grad_tables,
+    mode_words,
+    pair_rows,
+    stopped_line,
+    table,
+    tensor_table_data,
+)
 
 
 def render(result) -> str:
@@ -40,7 +49,7 @@ def check_text(r: CheckResult, fmt="simple") -> str:
         f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}{mode_words(r)}, "
         f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)"
     )
-    parts = [head]
+    parts = [head] + ([stopped_line(r)] if stopped_line(r) else [])
     for f in r.failures:
         parts += ["", failure_block(f, r.implementation, fmt)]
     if r.tensors and not r.failures:

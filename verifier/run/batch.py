@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from ..errors import VerifierError
+from ..errors import VerifierError, harness_bug
 from ..records import CheckResult, Failure, RunConfig
 from .check import run_check
 
@@ -65,7 +65,7 @@ def _job(impl, config, case=None):
     except VerifierError as exc:
         return _error(impl, str(exc), time.perf_counter() - start, config.seed)
     except Exception as exc:  # a harness bug on one implementation must not stop the class
-        return _error(impl, f"internal error: {type(exc).__name__}: {exc}", time.perf_counter() - start, config.seed)
+        return _error(impl, harness_bug(exc), time.perf_counter() - start, config.seed)
 
 
 def _error(impl, message, seconds, seed):

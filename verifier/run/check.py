@@ -15,23 +15,18 @@ from .. import casefile, strategies
 from ..errors import SpecError
 from ..judge import fast
 from ..judge.diagnosis import diagnose
-from ..judge.full import judge_gradients, judge_update, learning_rate
+from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
-from ..judge.rows import row, with_step_curves
+from ..judge.rows import with_step_curves
 from ..judge.shape import FLOAT_KINDS, narrowest, structure
 from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
-from . import explore
+from . import explore, shrink
+from .explore import Stop
+from .session import Session, to_user
 
 MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
-MISBEHAVIOUR = ("exception", "timeout", "exited")  # not shrunk: each try can cost a timeout
-KEPT = 20  # failure rows kept when nothing could be shrunk
-
-
-def to_user(params, layout):
-    """The parameters in the implementation's own layout (LAYOUT = "in_out": W transposed)."""
-    return [(W.T.copy() if layout == "in_out" else W, b) for W, b in params]
 
 
 def oracle_for(case, config: RunConfig):
@@ -44,23 +39,9 @@ def oracle_for(case, config: RunConfig):
 
 
 def check_case(sandbox, info, case, config: RunConfig):
-    """(failures, verdicts, dtype) of the implementation on one case."""
+    """(failures, verdicts, dtype) of the implementation on one case, outside any run's budget."""
     oracle, judge = oracle_for(case, config)
-    layout, spec = info.get("LAYOUT"), casefile.spec_dict(case.spec)
-    outcome = sandbox.gradients(to_user(case.params, layout), case.X, case.T, spec)
-    if outcome.kind not in ("ok", "mutated_input"):
-        return [row(outcome.kind, outcome.detail, case)], [], None
-    failures, verdicts, dtype = judge(case, oracle, outcome.grads, outcome.loss, layout)
-    if outcome.kind == "mutated_input":
-        failures.insert(0, row("mutated_input", outcome.detail, case))
-    if info.get("has_train_step") and not failures:
-        lr = learning_rate(oracle)
-        step = sandbox.train_step(to_user(case.params, layout), case.X, case.T, spec, lr)
-        if step.kind not in ("ok", "mutated_input"):
-            failures.append(row(step.kind, "train_step: " + step.detail, case))
-        else:
-            failures += judge_update(case, oracle, step.params, lr, layout)
-    return failures, verdicts, dtype
+    return Session(sandbox, info, replace(config, budget=float("inf"))).check(case, oracle, judge)
 
 
 def require_supported(info, activations, loss, what):
@@ -123,24 +104,36 @@ def run_check(
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
     start = time.perf_counter()
     with runner if runner is not None else Sandbox(impl, timeout=config.timeout) as sandbox:
-        info = sandbox.describe()
+        session = Session(sandbox, sandbox.describe(), config)
 
         def judge(c):
-            return check_case(sandbox, info, c, config)
+            if session.stopped:
+                raise Stop(session.stopped)
+            return session.check(c, *oracle_for(c, config))
 
         if case is not None:
-            require_supported(info, case.spec.activations, case.spec.loss, "the case")
-            runs, minimal = [(case, judge(case))], case
-            failures = list(runs[0][1][0])
+            require_supported(session.info, case.spec.activations, case.spec.loss, "the case")
+            runs = [(case, judge(case))]
+            failures, minimal = list(runs[0][1][0]), {_class(f): case for f in runs[0][1][0]}
         else:
-            strategy = strategy_for(info, config)
+            strategy = strategy_for(session.info, config)
             runs = explore.explore(strategy, judge, examples=config.examples, seed=config.seed, progress=progress)
-            failures, minimal = [f for _, r in runs for f in r[0]], None
-            if config.shrink:
-                failures, minimal = _shrink(strategy, judge, config, failures)
-        failures = _finish(sandbox, info, failures, minimal, impl, config)
+            failures, minimal = [f for _, r in runs for f in r[0]], {}
+            if config.shrink and not session.stopped:
+                failures, minimal = shrink.every_class(strategy, judge, config, failures)
+        failures = _finish(session, failures, minimal, impl)
+    stopped = session.stopped
+    if stopped and not failures:  # never a pass: the run did not judge what it was asked to
+        failures = [
+            Failure(
+                "incomplete",
+                f"{stopped}, after {len(runs)} of {config.examples} cases: nothing "
+                "failed so far, but this is not a pass; raise --budget or --timeout, or lower "
+                "--examples",
+            )
+        ]
     return CheckResult(
-        verdict="fail" if failures else "pass",
+        verdict=("error" if all(f.kind == "incomplete" for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
         examples=len(runs),
         implementation=str(impl),
@@ -150,8 +143,9 @@ def run_check(
         dtype=narrowest(r[2] for _, r in runs if r[2]),
         tensors=_per_tensor(runs),
         seconds=time.perf_counter() - start,
+        stopped=stopped,
         extra={
-            **({"minimal_case": casefile.to_dict(minimal)} if minimal is not None else {}),
+            **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
         },
     )
@@ -164,56 +158,49 @@ def _references(mode, cases):
     return tuple(dict.fromkeys(n for case in cases for n in full_oracles(case)))
 
 
-def _shrink(strategy, judge, config, failures):
-    """Replace the first shrinkable failure's rows by those of the smallest case that fails
-    the same way; misbehaviour rows (crash, hang, exit) keep the case they happened on."""
-    target = next((f for f in failures if f.kind not in MISBEHAVIOUR), None)
-    if target is None:
-        return failures[:KEPT], None
-
-    def same_kind(case):
-        fails = judge(case)[0]
-        return fails if any(f.kind == target.kind for f in fails) else None
-
-    found = explore.shrink(strategy, same_kind, examples=config.examples, seed=config.seed)
-    if found is None:  # flaky: keep what was seen
-        return failures[:KEPT], None
-    minimal, fails = found
-    return list(fails) + [f for f in failures if f.kind in MISBEHAVIOUR][:10], minimal
-
-
-def _finish(sandbox, info, failures, minimal, impl, config):
-    """Diagnose the minimal case's gradient failures, save it, attach the replay command and
-    the step curves of its rows."""
-    if minimal is None or not failures:
-        return failures
-    path = None
-    if config.cases_dir:
-        os.makedirs(config.cases_dir, exist_ok=True)
-        stem = os.path.splitext(os.path.basename(str(impl)))[0]
-        path = casefile.save(minimal, os.path.join(config.cases_dir, f"{stem}-minimal.json"))
-    replay = f"backprop-verify check {impl} --case {path}" if path else None
-    label = _diagnosis(sandbox, info, minimal, config)
-    out = []
-    for f in failures:
-        if f.case == casefile.summary(minimal):
-            f = replace(f, case_file=path, replay=replay)
+def _finish(session, failures, minimal, impl):
+    """Each failure class's minimal case saved, its gradient rows diagnosed, the replay command
+    and the step curves attached."""
+    out = list(failures)
+    for n, (key, case) in enumerate(minimal.items()):
+        path = None
+        if session.config.cases_dir:
+            os.makedirs(session.config.cases_dir, exist_ok=True)
+            stem = os.path.splitext(os.path.basename(str(impl)))[0]
+            name = f"{stem}-minimal.json" if n == 0 else f"{stem}-minimal-{n + 1}.json"
+            path = casefile.save(case, os.path.join(session.config.cases_dir, name))
+        replay = f"backprop-verify check {impl} --case {path}" if path else None
+        ours = [i for i, f in enumerate(out) if _class(f) == key and f.case == casefile.summary(case)]
+        label = _diagnosis(session, case) if any(out[i].kind == "mismatch" for i in ours) else (None, None)
+        for i in ours:
+            f = replace(out[i], case_file=path, replay=replay)
             if f.kind == "mismatch" and label[0]:
                 f = replace(f, diagnosis=label[0], detail=f"{f.detail}; {label[1]}")
-        out.append(f)
-    return with_step_curves(out, minimal)
+            out[i] = f
+        out = with_step_curves(out, case)
+    return out
 
 
-def _diagnosis(sandbox, info, case, config):
-    layout = info.get("LAYOUT")
-    outcome = sandbox.gradients(to_user(case.params, layout), case.X, case.T, casefile.spec_dict(case.spec))
+def _class(f) -> tuple:
+    """What makes two failures the same class for shrinking: their kind (see run/shrink.py)."""
+    return shrink.failure_class(f)
+
+
+def _diagnosis(session, case):
+    if session.stopped and session.left() <= 0:
+        return None, None  # no time left to call the code again: the rows stand without a label
+    layout = session.info.get("LAYOUT")
+    try:
+        outcome = session.call("gradients", to_user(case.params, layout), case.X, case.T, casefile.spec_dict(case.spec))
+    except Stop:
+        return None, None
     if outcome.kind not in ("ok", "mutated_input"):
         return None, None
     shaped = structure(case, outcome.grads, layout)
     if isinstance(shaped, Failure):
         return None, None
     grads, dtype = shaped
-    oracle = oracle_for(case, config)[0]
+    oracle = oracle_for(case, session.config)[0]
     jd = oracle.judgement(FLOAT_KINDS[dtype])
     jd32 = oracle.judgement(FLOAT_KINDS["float32"])
     return diagnose(case, grads, oracle.grads, jd.tol, dtype_tol32=jd32.tol, returned_dtype=dtype)

@@ -2,7 +2,8 @@
 
 `explore` judges every generated case and keeps every result; `shrink` asks Hypothesis for the
 smallest case on which a predicate still finds something. A harness exception raised while
-judging propagates out of both; only a failure that does not replay (flaky code) is not found.
+judging propagates out of both; only a failure that does not replay (flaky code) is not found,
+and a judge that raises Stop ends either search with what it has.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import strategies
+
+
+class Stop(Exception):
+    """Raised by a judge to end the search with what it has (the case it raised on is not kept)."""
 
 
 class _Found(Exception):
@@ -29,7 +34,8 @@ def explore(
     seed: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[Any, Any]]:
-    """[(case, judge(case))] for `examples` cases drawn from `strategy`, reproducibly from `seed`."""
+    """[(case, judge(case))] for `examples` cases drawn from `strategy`, reproducibly from `seed`;
+    fewer when `judge` raises Stop."""
     runs: list[tuple[Any, Any]] = []
 
     def body(case):
@@ -38,23 +44,34 @@ def explore(
             progress(len(runs), examples)
 
     exc = strategies.explore(strategy, body, examples=examples, seed=seed, shrink=False)
-    if exc is not None:
+    if exc is not None and not _stopped(exc):
         raise exc
     return runs
 
 
 def shrink(strategy, find: Callable[[Any], Any], *, examples: int, seed: int) -> tuple[Any, Any] | None:
     """(case, find(case)) for the smallest case on which `find` returns something truthy, or None
-    when nothing is found again (code whose answer changes from call to call)."""
+    when nothing is found again (code whose answer changes from call to call) or `find` raised Stop."""
+
+    smallest: list[tuple[Any, Any]] = []  # the last case found: Hypothesis only tries smaller ones after it
 
     def body(case):
         found = find(case)
         if found:
+            smallest[:] = [(case, found)]
             raise _Found(case, found)
 
     exc = strategies.explore(strategy, body, examples=examples, seed=seed, shrink=True)
     if isinstance(exc, _Found):
         return exc.case, exc.found
+    if exc is not None and _stopped(exc):  # stopped while shrinking: the smallest case so far
+        return smallest[0] if smallest else None
     if exc is None or strategies.is_flaky(exc):
         return None
     raise exc
+
+
+def _stopped(exc: BaseException) -> bool:
+    """A Stop, or a group of them (what Hypothesis raises when a failure does not replay)."""
+    inner = getattr(exc, "exceptions", None)
+    return isinstance(exc, Stop) or (isinstance(inner, tuple) and bool(inner) and all(_stopped(e) for e in inner))

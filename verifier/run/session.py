@@ -1,0 +1,125 @@
+"""One check's calls of the user's code, bounded: the whole-run budget, and an early end when
+the code has shown what it does.
+
+A hang, a crash or a limit hit is a verdict, not a reason to try every case: after the first
+such call (a timeout, an exit, a kill, a MemoryError) at most CONFIRM more cases are tried,
+then exploration ends with the rows it has. A run whose cases take so long that the examples
+asked for cannot fit in the budget ends as soon as that is clear (after its second case: the
+first pays for start-up and compiling), and a run that spends its budget ends there. Each call
+gets at most the time left in the budget; a call cut short by the budget is not the code's
+timeout, and its case is not judged.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .. import casefile
+from ..judge.full import judge_update, learning_rate
+from ..judge.rows import row
+from ..records import CallOutcome, RunConfig
+from .explore import Stop
+
+CONFIRM = 2  # cases tried after the first costly misbehaviour
+COSTLY_KINDS = ("timeout", "exited")  # calls that cost a child (and, for a timeout, the whole limit)
+
+
+def costly(outcome: CallOutcome) -> bool:
+    """A call that killed its child or hit a resource limit: each costs a restart, or a limit's worth of time."""
+    return outcome.kind in COSTLY_KINDS or (outcome.kind == "exception" and "MemoryError" in outcome.detail)
+
+
+def to_user(params, layout):
+    """The parameters in the implementation's own layout (LAYOUT = "in_out": W transposed)."""
+    return [(W.T.copy() if layout == "in_out" else W, b) for W, b in params]
+
+
+class Session:
+    """The sandbox (or in-process runner), what it described, the run's configuration, and the
+    clock: `check(case, oracle, judge)` judges one case or raises Stop."""
+
+    def __init__(self, sandbox, info: dict, config: RunConfig):
+        self.sandbox, self.info, self.config = sandbox, info, config
+        self.start = time.monotonic()
+        self.stopped: str | None = None  # why the session ended, in words
+        self.cases = 0
+        self.first_done: float | None = None  # when the first case finished
+        self.costly: list[str] = []  # kinds of the costly calls so far
+        self.after_costly = 0  # cases judged since the first costly call
+
+    # --- the clock ---------------------------------------------------------------------------
+
+    def left(self) -> float:
+        return self.config.budget - (time.monotonic() - self.start)
+
+    def stop(self, reason: str) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+        raise Stop(self.stopped)
+
+    def call(self, method: str, *args) -> CallOutcome:
+        """One call of the user's code, with at most the budget's time left."""
+        if self.stopped:
+            raise Stop(self.stopped)
+        left = self.left()
+        if left <= 0:
+            self.stop(f"the budget of {self.config.budget:g} s was spent")
+        limit = min(self.config.timeout, left)
+        if hasattr(self.sandbox, "timeout"):
+            self.sandbox.timeout = limit
+        outcome = getattr(self.sandbox, method)(*args)
+        if outcome.kind == "timeout" and limit < self.config.timeout:
+            self.stop(f"the budget of {self.config.budget:g} s was spent (during a call)")
+        return outcome
+
+    # --- one case ----------------------------------------------------------------------------
+
+    def check(self, case, oracle, judge):
+        """(failures, verdicts, dtype) of the implementation on one case; Stop when the session
+        has ended (its last case is judged first)."""
+        layout, spec = self.info.get("LAYOUT"), casefile.spec_dict(case.spec)
+        outcome = self.call("gradients", to_user(case.params, layout), case.X, case.T, spec)
+        calls = [outcome]
+        if outcome.kind not in ("ok", "mutated_input"):
+            result = [row(outcome.kind, outcome.detail, case)], [], None
+        else:
+            failures, verdicts, dtype = judge(case, oracle, outcome.grads, outcome.loss, layout)
+            if outcome.kind == "mutated_input":
+                failures.insert(0, row("mutated_input", outcome.detail, case))
+            if self.info.get("has_train_step"):  # judged whatever the gradients were: its own verdict
+                lr = learning_rate(oracle)
+                step = self.call("train_step", to_user(case.params, layout), case.X, case.T, spec, lr)
+                calls.append(step)
+                if step.kind not in ("ok", "mutated_input"):
+                    failures.append(row(step.kind, "train_step: " + step.detail, case))
+                else:
+                    failures += judge_update(case, oracle, step.params, lr, layout)
+            result = failures, verdicts, dtype
+        self._after(calls)
+        return result
+
+    def _after(self, calls) -> None:
+        """Count the case, and decide whether the session goes on (the case is kept either way)."""
+        self.cases += 1
+        now = time.monotonic()
+        if self.first_done is None:
+            self.first_done = now
+        bad = [c.kind for c in calls if costly(c)]
+        if self.costly:
+            self.after_costly += 1
+        self.costly += bad
+        if self.costly and (len(self.costly) > 1 or self.after_costly >= CONFIRM):
+            self.stopped = f"ended early after {len(self.costly)} call(s) that " + _what(self.costly)
+        elif self.cases >= 2 and self.config.examples > self.cases:
+            per_case = (now - self.first_done) / (self.cases - 1)
+            need = (now - self.start) + per_case * (self.config.examples - self.cases)
+            if need > self.config.budget:
+                self.stopped = (
+                    f"ended early: at {per_case:.2g} s a case, {self.config.examples} cases would take about "
+                    f"{need:.0f} s, over the budget of {self.config.budget:g} s"
+                )
+
+
+def _what(kinds) -> str:
+    words = {"timeout": "timed out", "exited": "ended the process", "exception": "ran out of memory"}
+    return " or ".join(dict.fromkeys(words.get(k, k) for k in kinds))
