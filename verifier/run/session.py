@@ -1,9 +1,10 @@
 """One check's calls of the user's code, bounded: the whole-run budget, and an early end when
 the code has shown what it does.
 
-A hang, a crash or a limit hit is a verdict, not a reason to try every case: after the first
-such call (a timeout, an exit, a kill, a MemoryError) at most CONFIRM more cases are tried,
-then exploration ends with the rows it has. A run whose cases take so long that the examples
+A hang, a crash or a limit hit is a verdict, not a reason to try every case: a timeout (a hang,
+or output without end) ends exploration at once, since each try costs the whole limit; after
+the first exit, kill or MemoryError at most CONFIRM more cases are tried (a second one ends it
+too), then exploration ends with the rows it has. A run whose cases take so long that the examples
 asked for cannot fit in the budget ends as soon as that is clear (after its second case: the
 first pays for start-up and compiling), and a run that spends its budget ends there. Each call
 gets at most the time left in the budget; a call cut short by the budget is not the code's
@@ -108,7 +109,7 @@ class Session:
         if self.costly:
             self.after_costly += 1
         self.costly += bad
-        if self.costly and (len(self.costly) > 1 or self.after_costly >= CONFIRM):
+        if "timeout" in self.costly or len(self.costly) > 1 or (self.costly and self.after_costly >= CONFIRM):
             self.stopped = f"ended early after {len(self.costly)} call(s) that " + _what(self.costly)
         elif self.cases >= 2 and self.config.examples > self.cases:
             per_case = (now - self.first_done) / (self.cases - 1)

@@ -23,6 +23,8 @@ from ..errors import VerifierError
 from .limits import cpu_seconds, death
 from .protocol import Broken, ReplyParser, frame
 
+FLOOD = 100  # a call that prints this many times the kept output is stopped at once
+
 
 class Exchange:
     """The round trip, as methods of the Sandbox.
@@ -103,6 +105,12 @@ class Exchange:
                     if not self._read_output():
                         out_open = False
                         poller.unregister(fd)
+                    if self._out_total > FLOOD * self.output_limit:  # printing without end: a verdict now
+                        raise Broken(
+                            "timeout",
+                            f"printed more than {FLOOD * self.output_limit / 1e6:g} MB of output in one call "
+                            "(output without end); the process group was killed",
+                        )
                 elif fd == fds["rep_r"]:
                     if not self._read_reply(parser):
                         rep_eof = True
