@@ -1,3 +1,5 @@
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -55,6 +57,9 @@ INVALID = {
     "no compatible output": dict(activations=["tanh"], losses=["bce"]),
     "only softmax for a deep net": dict(activations=["softmax"], sizes=(2, 3, 2)),
     "bad sizes": dict(sizes=(3,)),
+    "only softmax for one output": dict(activations=["softmax"], sizes=(3, 1)),
+    "only softmax_ce for one output": dict(losses=["softmax_ce"], sizes=(3, 4, 1)),
+    "only softmax_ce, width 1": dict(losses=["softmax_ce"], max_width=1),
 }
 
 
@@ -69,6 +74,8 @@ SPECS = {
     "bce without sigmoid": NetworkSpec((2, 1), ("tanh",), "bce"),
     "too few activations": NetworkSpec((2, 3, 1), ("tanh",), "sse"),
     "zero width": NetworkSpec((2, 0, 1), ("tanh", "tanh"), "sse"),
+    "softmax over one output": NetworkSpec((2, 3, 1), ("tanh", "softmax"), "sse"),
+    "softmax_ce over one output": NetworkSpec((2, 1), ("softmax",), "softmax_ce"),
 }
 
 
@@ -76,6 +83,46 @@ SPECS = {
 def test_invalid_specs_are_refused(spec):
     with pytest.raises(SpecError):
         validate_spec(spec)
+
+
+def one_output_softmax(spec):
+    return spec.activations[-1] == "softmax" and spec.sizes[-1] == 1
+
+
+@given(network_specs())
+def test_no_drawn_spec_has_a_softmax_over_one_output(spec):
+    assert not one_output_softmax(spec)
+
+
+@given(network_specs(activations=["softmax", "tanh"], losses=["softmax_ce", "sse"], max_width=2))
+def test_softmax_is_left_out_of_one_output_networks_not_the_other_way_round(spec):
+    assert not one_output_softmax(spec)
+    if spec.sizes[-1] == 1:
+        assert spec.activations[-1] == "tanh" and spec.loss == "sse"
+
+
+@given(network_specs(losses=["softmax_ce"], max_width=3))
+def test_softmax_ce_alone_draws_two_or_more_outputs(spec):
+    assert spec.sizes[-1] >= 2 and spec.activations[-1] == "softmax"
+
+
+def test_one_output_softmax_is_reached_without_the_rule():
+    """The twin: one-output networks are common and softmax a common output, so the rule above
+    is what keeps them apart (draws with it relaxed do pair them)."""
+    seen = []
+    relaxed = lambda act, loss, outputs: strategies.compatible(act, loss)  # noqa: E731
+    with mock.patch.object(strategies, "_fits", relaxed):
+        strategies.explore(network_specs(), seen.append, examples=300, seed=1, shrink=False)
+    assert any(one_output_softmax(s) for s in seen)
+
+
+def test_a_pinned_one_output_softmax_is_refused_with_the_reason_and_the_fix():
+    with pytest.raises(SpecError, match="constant 1.*two or more units"):
+        strategies.pinned_specs((4, 8, 1), ("tanh", "softmax"), ["sse", "softmax_ce"])
+    with pytest.raises(SpecError, match="constant 1.*two or more units"):
+        validate_spec(NetworkSpec((4, 1), ("softmax",), "softmax_ce"))
+    spec = NetworkSpec((4, 8, 2), ("tanh", "softmax"), "softmax_ce")
+    assert validate_spec(spec) is spec
 
 
 def test_same_seed_same_cases():
