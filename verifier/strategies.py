@@ -13,6 +13,9 @@ Regimes a drawn case can land in (Hypothesis shrinks toward the first of each li
 - ``normal``: Gaussian weights scaled by 1/sqrt(fan-in), Gaussian data;
 - ``saturated``: as normal, with one layer's weights and bias scaled so |z| > 30;
 - ``tiny``: weights near 1e-3, where a missing factor hides in the rounding of a wrong scale.
+In every regime a bce or softmax_ce output stays out of saturation (|z| <= 15, y strictly
+inside (0, 1)): the data must never fail a correct textbook (y - t) / (y (1 - y)); hidden
+layers still saturate.
 Shapes: depth 1 up to `max_depth`, widths from 1, square layers, batch 1 and larger, one and
 several outputs. Values come from a numpy generator seeded by a drawn integer, so a drawn case
 of any size costs microseconds and replays exactly.
@@ -51,6 +54,10 @@ ALL_ACTIVATIONS = model.ACTIVATION_NAMES
 ALL_LOSSES = model.LOSS_NAMES
 REGIMES = ("integers", "normal", "saturated", "tiny")
 SATURATION = 40.0
+# The largest |z| of a bce or softmax_ce output: sigmoid(z) and softmax (logits at most 30
+# apart) stay strictly inside (0, 1) in float64, and sigmoid in float32 too (it rounds to 1
+# beyond about 17), so naive y (1 - y) and log(y) code stays finite.
+OUTPUT_BOUND = 15.0
 
 
 def _backend() -> str:
@@ -231,12 +238,41 @@ def case_from_draw(spec: NetworkSpec, batch: int, regime: str, seed: int, layer:
         if regime == "integers"
         else rng.normal(size=(batch, sizes[0]))
     )
+    params = _output_inside(spec, params, X, regime)
     return Case(spec, tuple(params), X, _targets(rng, spec, batch, regime))
+
+
+def _output_inside(spec, params, X, regime):
+    """`params` with the output layer of a bce or softmax_ce network brought within
+    |z| <= OUTPUT_BOUND on the batch X, so y stays strictly inside (0, 1) and a textbook
+    (y - t) / (y (1 - y)) or -t / y is finite; the hidden layers are left as drawn.
+
+    Integer weights are stepped toward 0, one unit at a time, the one that moves z most first
+    (all zero leaves |z| = |b| <= 1), so the case stays integers; other regimes' output rows
+    are scaled down. Deterministic: the draw still fixes the case."""
+    if (spec.activations[-1], spec.loss) not in model.FUSED:
+        return params
+    A = model.forward(params[:-1], X, spec)[1][-1]  # A[L-1]: zip stops before the output layer
+    W, b = params[-1]
+    peak = np.abs(A @ W.T + b).max(axis=0)
+    if (peak <= OUTPUT_BOUND).all():
+        return params
+    if regime == "integers":
+        W, reach = W.copy(), np.abs(A).max(axis=0)
+        for k in np.flatnonzero(peak > OUTPUT_BOUND):
+            while np.abs(A @ W[k] + b[k]).max() > OUTPUT_BOUND:
+                j = int(np.argmax(np.abs(W[k]) * reach))
+                W[k, j] -= np.sign(W[k, j])
+    else:
+        scale = np.minimum(1.0, OUTPUT_BOUND / peak)
+        W, b = W * scale[:, None], b * scale
+    return params[:-1] + [(W, b)]
 
 
 def _saturable_layers(spec):
     """Layers whose saturation keeps every correct implementation finite: not a bce or
-    softmax_ce output, where y rounds to exactly 0 or 1 and log(y) is -inf in naive code."""
+    softmax_ce output, where y rounds to exactly 0 or 1 and log(y) is -inf in naive code
+    (and a saturated hidden layer's large values are kept from it by `_output_inside`)."""
     L = len(spec.sizes) - 1
     last_ok = (spec.activations[-1], spec.loss) not in model.FUSED
     return [l for l in range(1, L + 1) if l < L or last_ok]
