@@ -13,7 +13,7 @@ that the perturbations (h, h/2 times an input) are exact. Two steps give Richard
 |D(h) - D(h/2)| ~ (3/4) h^2 |J'''|/6 is far above the O(h^4) remainder of the extrapolation,
 and 3 r/h bounds its rounding, (4 * 2r/h + r/h) / 3. r is a first-order rounding analysis of
 what an evaluation recomputes: r = KAPPA eps (sum over recomputed values v of |dJ/dv| |v|
-plus the sum of |loss terms|), with |dJ/dZ[L]| from one-sided differences at the output
+plus the sum of |loss terms|, or for softmax_ce of what its terms are computed from), with |dJ/dZ[L]| from one-sided differences at the output
 (so that a loss flat at w but curved over the step still counts) and |dJ/dv| carried back
 through |W| and central-difference estimates of |h'|.
 
@@ -220,8 +220,7 @@ def _rounding_scale(net):
     recomputes (its own column, every later layer), plus sum |loss terms|; r = KAPPA eps R."""
     L = len(net.params)
     UZ = np.abs(_output_sensitivity(net))
-    terms, divisor = _loss_terms(net.Z[L], net.A[L], net.T, net.spec)
-    below = np.sum(np.abs(terms)) / divisor
+    below = _terms_scale(net.Z[L], net.A[L], net.T, net.spec)
     R, UA = [None] * (L + 1), None
     for l in range(L, 0, -1):
         col = np.sum(UZ * np.abs(net.Z[l]), axis=0)
@@ -234,6 +233,19 @@ def _rounding_scale(net):
             act = net.act[l - 1]
             UZ = UA * np.abs(act(net.Z[l - 1] + d) - act(net.Z[l - 1] - d)) / (2 * d)
     return R
+
+
+def _terms_scale(ZL, YL, T, spec):
+    """The magnitude the loss terms are rounded at: sum |terms| / divisor, except for the
+    fused softmax_ce, whose -t (z - max - log sum e^(z - max)) is computed from values of size
+    |z - max|, the log-sum-exp and the sum itself (at least 1), so it keeps an absolute error of
+    about eps t when the term is near 0 (the target's y near 1)."""
+    terms, divisor = _loss_terms(ZL, YL, T, spec)
+    if (spec.activations[-1], spec.loss) != ("softmax", "softmax_ce"):
+        return np.sum(np.abs(terms)) / divisor
+    Zs = ZL - np.max(ZL, axis=-1, keepdims=True)
+    lse = np.log(np.sum(np.exp(Zs), axis=-1, keepdims=True))
+    return np.sum(np.abs(T) * (np.abs(Zs) + lse + 1)) / divisor
 
 
 def _output_sensitivity(net):

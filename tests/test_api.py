@@ -160,9 +160,22 @@ def test_a_misbehaving_function_becomes_a_failure_row(fn, kind, words):
         ("x.py", dict(sizes=(2, 3, 1), layer_activations="tanh"), "list of names"),
         ("x.py", dict(layer_activations=["tanh"]), "give sizes too"),
         ("x.py", dict(timeout=0), "timeout=0"),
+        ("x.py", dict(sizes=(2, 3, 1), layer_activations=["tanh", "softmax"]), "two or more units"),
+        ("x.py", dict(sizes=(3, 1), activations=["softmax"]), "two or more units"),
         (42, {}, "got int"),
     ],
-    ids=["examples", "seed", "sizes", "activations-str", "layer-str", "layer-no-sizes", "timeout", "impl"],
+    ids=[
+        "examples",
+        "seed",
+        "sizes",
+        "activations-str",
+        "layer-str",
+        "layer-no-sizes",
+        "timeout",
+        "one-output-softmax-pinned",
+        "one-output-softmax-only",
+        "impl",
+    ],
 )
 def test_bad_options_are_refused_up_front_with_the_fix(impl, options, message):
     with pytest.raises(SpecError, match=message.replace("(", r"\(")):

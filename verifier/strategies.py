@@ -13,6 +13,9 @@ Regimes a drawn case can land in (Hypothesis shrinks toward the first of each li
 - ``normal``: Gaussian weights scaled by 1/sqrt(fan-in), Gaussian data;
 - ``saturated``: as normal, with one layer's weights and bias scaled so |z| > 30;
 - ``tiny``: weights near 1e-3, where a missing factor hides in the rounding of a wrong scale.
+In every regime a bce or softmax_ce output stays out of saturation (|z| <= 15, y strictly
+inside (0, 1)): the data must never fail a correct textbook (y - t) / (y (1 - y)); hidden
+layers still saturate.
 Shapes: depth 1 up to `max_depth`, widths from 1, square layers, batch 1 and larger, one and
 several outputs. Values come from a numpy generator seeded by a drawn integer, so a drawn case
 of any size costs microseconds and replays exactly.
@@ -51,6 +54,10 @@ ALL_ACTIVATIONS = model.ACTIVATION_NAMES
 ALL_LOSSES = model.LOSS_NAMES
 REGIMES = ("integers", "normal", "saturated", "tiny")
 SATURATION = 40.0
+# The largest |z| of a bce or softmax_ce output: sigmoid(z) and softmax (logits at most 30
+# apart) stay strictly inside (0, 1) in float64, and sigmoid in float32 too (it rounds to 1
+# beyond about 17), so naive y (1 - y) and log(y) code stays finite.
+OUTPUT_BOUND = 15.0
 
 
 def _backend() -> str:
@@ -93,6 +100,20 @@ def _check_names(names, allowed, what):
     return names
 
 
+def _fits(output_activation: str, loss: str, outputs: int) -> bool:
+    """Whether an output layer of `outputs` units with `output_activation` can carry `loss`:
+    a compatible pair, and no softmax over one unit (the constant 1, whose gradient is zero
+    whatever the code computes)."""
+    return compatible(output_activation, loss) and not (output_activation == "softmax" and outputs == 1)
+
+
+ONE_OUTPUT_SOFTMAX = (
+    "a softmax over one output unit is the constant 1, so every gradient through it is zero "
+    "and says nothing about the code: give the output layer two or more units, or, for one "
+    "probability, a sigmoid output (with bce)"
+)
+
+
 def validate_spec(spec: NetworkSpec) -> NetworkSpec:
     """Raise SpecError, saying the fix, unless `spec` is a network DESIGN section 2 defines."""
     L = len(spec.sizes) - 1
@@ -108,6 +129,8 @@ def validate_spec(spec: NetworkSpec) -> NetworkSpec:
     if not compatible(spec.activations[-1], spec.loss):
         need = model.OUTPUT_FOR_LOSS[spec.loss]
         raise SpecError(f"loss {spec.loss} needs a {need} output layer, not {spec.activations[-1]}")
+    if not _fits(spec.activations[-1], spec.loss, int(spec.sizes[-1])):
+        raise SpecError(f"sizes {list(spec.sizes)}: {ONE_OUTPUT_SOFTMAX}")
     return spec
 
 
@@ -123,8 +146,9 @@ def network_specs(
     """Network specs: depth, widths, one activation per layer and a compatible loss.
 
     `sizes` pins the shape (a homework network); `activations` and `losses` restrict the
-    names drawn from. Softmax is drawn only for the output layer. Arguments are checked here,
-    before anything is drawn, with a SpecError that says the fix.
+    names drawn from. Softmax is drawn only for the output layer, and only over two or more
+    outputs (over one it is the constant 1). Arguments are checked here, before anything is
+    drawn, with a SpecError that says the fix.
     """
     acts = _check_names(activations, ALL_ACTIVATIONS, "activation")
     loss_names = _check_names(losses, ALL_LOSSES, "loss")
@@ -140,22 +164,29 @@ def network_specs(
             f"no network fits activations {list(acts)} with losses {list(loss_names)}: "
             "add a hidden activation or a loss that fits the output activation"
         )
-    return _network_specs(min_depth, max_depth, max_width, acts, hidden, usable, sizes)
+    one_output = any(_fits(a, n, 1) for n in usable for a in acts)  # else only softmax outputs fit
+    if not one_output and (int(sizes[-1]) == 1 if sizes is not None else max_width < 2):
+        where = f"sizes {list(sizes)}" if sizes is not None else f"max_width {max_width}"
+        raise SpecError(f"{where} with activations {list(acts)} and losses {list(loss_names)}: {ONE_OUTPUT_SOFTMAX}")
+    return _network_specs(min_depth, max_depth, max_width, acts, hidden, usable, sizes, 1 if one_output else 2)
 
 
 @st.composite
-def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, sizes):
+def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, sizes, min_outputs):
     if sizes is None:
         depth = draw(st.integers(min_depth, max_depth if hidden else 1))
         widths = [draw(st.integers(1, max_width))]
-        for _ in range(depth):
+        for i in range(depth):
+            lo = min_outputs if i == depth - 1 else 1
             square = draw(st.booleans())
-            widths.append(widths[-1] if square else draw(st.integers(1, max_width)))
+            widths.append(widths[-1] if square and widths[-1] >= lo else draw(st.integers(lo, max_width)))
         sizes = tuple(widths)
     sizes = tuple(int(n) for n in sizes)
     chosen = [draw(st.sampled_from(hidden)) for _ in sizes[1:-1]]
-    loss = draw(st.sampled_from(usable))
-    out = draw(st.sampled_from([a for a in acts if compatible(a, loss)]))
+    # With one output, softmax (and so softmax_ce) is left out; with several, every pair fits.
+    losses = [n for n in usable if any(_fits(a, n, sizes[-1]) for a in acts)]
+    loss = draw(st.sampled_from(losses))
+    out = draw(st.sampled_from([a for a in acts if _fits(a, loss, sizes[-1])]))
     return validate_spec(NetworkSpec(sizes, tuple(chosen) + (out,), loss))
 
 
@@ -163,6 +194,8 @@ def pinned_specs(
     sizes: Sequence[int], activations: Sequence[str], losses: Sequence[str]
 ) -> SearchStrategy[NetworkSpec]:
     """One network shape and its activations, pinned; the loss drawn from `losses`."""
+    if activations and int(sizes[-1]) == 1 and activations[-1] == "softmax":
+        raise SpecError(f"the pinned network {list(sizes)}, {list(activations)}: {ONE_OUTPUT_SOFTMAX}")
     specs = [NetworkSpec(tuple(sizes), tuple(activations), n) for n in losses if compatible(activations[-1], n)]
     if not specs:
         raise SpecError(f"no loss in {list(losses)} fits output activation {activations[-1]}")
@@ -205,12 +238,41 @@ def case_from_draw(spec: NetworkSpec, batch: int, regime: str, seed: int, layer:
         if regime == "integers"
         else rng.normal(size=(batch, sizes[0]))
     )
+    params = _output_inside(spec, params, X, regime)
     return Case(spec, tuple(params), X, _targets(rng, spec, batch, regime))
+
+
+def _output_inside(spec, params, X, regime):
+    """`params` with the output layer of a bce or softmax_ce network brought within
+    |z| <= OUTPUT_BOUND on the batch X, so y stays strictly inside (0, 1) and a textbook
+    (y - t) / (y (1 - y)) or -t / y is finite; the hidden layers are left as drawn.
+
+    Integer weights are stepped toward 0, one unit at a time, the one that moves z most first
+    (all zero leaves |z| = |b| <= 1), so the case stays integers; other regimes' output rows
+    are scaled down. Deterministic: the draw still fixes the case."""
+    if (spec.activations[-1], spec.loss) not in model.FUSED:
+        return params
+    A = model.forward(params[:-1], X, spec)[1][-1]  # A[L-1]: zip stops before the output layer
+    W, b = params[-1]
+    peak = np.abs(A @ W.T + b).max(axis=0)
+    if (peak <= OUTPUT_BOUND).all():
+        return params
+    if regime == "integers":
+        W, reach = W.copy(), np.abs(A).max(axis=0)
+        for k in np.flatnonzero(peak > OUTPUT_BOUND):
+            while np.abs(A @ W[k] + b[k]).max() > OUTPUT_BOUND:
+                j = int(np.argmax(np.abs(W[k]) * reach))
+                W[k, j] -= np.sign(W[k, j])
+    else:
+        scale = np.minimum(1.0, OUTPUT_BOUND / peak)
+        W, b = W * scale[:, None], b * scale
+    return params[:-1] + [(W, b)]
 
 
 def _saturable_layers(spec):
     """Layers whose saturation keeps every correct implementation finite: not a bce or
-    softmax_ce output, where y rounds to exactly 0 or 1 and log(y) is -inf in naive code."""
+    softmax_ce output, where y rounds to exactly 0 or 1 and log(y) is -inf in naive code
+    (and a saturated hidden layer's large values are kept from it by `_output_inside`)."""
     L = len(spec.sizes) - 1
     last_ok = (spec.activations[-1], spec.loss) not in model.FUSED
     return [l for l in range(1, L + 1) if l < L or last_ok]

@@ -32,6 +32,14 @@ BAD = {
     "bad sizes": (["check", "examples/correct_vectorized.py", "--sizes", "4,x"], "4,8,3"),
     "unknown loss": (["check", "examples/correct_vectorized.py", "--loss", "l2", "--examples", "2"], "choose from"),
     "unsupported pin": (["check", "examples/correct_loops.py", "--loss", "bce", "--examples", "2"], "supports"),
+    "softmax over one output": (
+        ["check", "examples/correct_vectorized.py", "--sizes", "4,8,1", "--activations", "tanh", "softmax"],
+        "two or more units",
+    ),
+    "case file with a one-output softmax": (
+        ["grad", json.dumps(dict(casefile.WORKED_EXAMPLE, activations=["sigmoid", "softmax"]))],
+        "softmax over one output unit is the constant 1",
+    ),
 }
 
 

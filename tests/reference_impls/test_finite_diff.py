@@ -227,3 +227,45 @@ def test_softmax_in_a_hidden_layer_is_refused():
     params, X, T, _ = WORKED
     with pytest.raises(ValueError, match="output-layer"):
         finite_diff.gradients(params, X, T, Spec((2, 2, 1), ("softmax", "sigmoid"), "mse"))
+
+
+# An integer case (crosscheck seed 1, 2000 cases) whose softmax_ce output is near saturation
+# with the target the largest logit: z = [1, 1, -7, 7, -7, -15], y_3 = 0.995, J = 0.005. The
+# loss terms are near 0 but computed from log sum e^(z - max) >= 0, whose rounding is eps.
+NEAR_SATURATED_CE = (
+    [
+        (np.array([[2.0], [1]]), np.array([0.0, -1])),
+        (np.array([[-1.0, -2], [-2, -2]]), np.array([-1.0, 1])),
+        (np.array([[1.0, 2], [0, 1]]), np.array([1.0, 1])),
+        (np.array([[0.0, 0], [0, 0], [-1, 2], [1, -2], [-1, 2], [0, -1]]), np.array([1.0, 1, 1, -1, -1, 1])),
+    ],
+    np.array([[-2.0]]),
+    np.array([[0.0, 0, 0, 1, 0, 0]]),
+    Spec((1, 2, 2, 2, 6), ("identity", "identity", "identity", "softmax"), "softmax_ce"),
+)
+
+
+def worst_ratio(case):
+    """max |finite difference - delta rule| / its error bound, over every entry."""
+    result = finite_diff.gradients_with_error(*case)
+    _, exact = delta_rule.gradients(*case)
+    return max(
+        float(np.max(np.abs(g - w) / e))
+        for got, err, want in zip(result.grads, result.errors, exact)
+        for g, e, w in zip(got, err, want)
+    )
+
+
+def test_a_near_saturated_softmax_ce_is_within_its_error():
+    assert worst_ratio(NEAR_SATURATED_CE) < 0.5
+
+
+def test_counting_only_the_loss_terms_would_miss_that_rounding(monkeypatch):
+    """The twin: the rounding scale of sum |loss terms| alone, as before, is exceeded there."""
+
+    def terms_only(ZL, YL, T, spec):
+        terms, divisor = finite_diff._loss_terms(ZL, YL, T, spec)
+        return np.sum(np.abs(terms)) / divisor
+
+    monkeypatch.setattr(finite_diff, "_terms_scale", terms_only)
+    assert worst_ratio(NEAR_SATURATED_CE) > 1

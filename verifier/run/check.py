@@ -102,6 +102,8 @@ def run_check(
         raise SpecError(f"give either a RunConfig or its fields, not both ({', '.join(options)})")
     if config.mode not in MODES:
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
+    if case is None:  # networks the options alone rule out: said before the code is even imported
+        strategy_for({}, config)
     start = time.perf_counter()
     with runner if runner is not None else Sandbox(impl, timeout=config.timeout) as sandbox:
         session = Session(sandbox, sandbox.describe(), config)
