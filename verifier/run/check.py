@@ -14,15 +14,15 @@ from dataclasses import replace
 from .. import casefile, strategies
 from ..errors import SpecError
 from ..judge import fast
-from ..judge.diagnosis import diagnose
 from ..judge.full import judge_gradients, judge_update, learning_rate
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
 from ..judge.rows import row, with_step_curves
-from ..judge.shape import FLOAT_KINDS, narrowest, structure
-from ..records import CheckResult, Failure, RunConfig, TensorVerdict
+from ..judge.shape import narrowest
+from ..records import CheckResult, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore
+from .diagnose import diagnosis
 
 MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
 MISBEHAVIOUR = ("exception", "timeout", "exited")  # not shrunk: each try can cost a timeout
@@ -193,7 +193,11 @@ def _finish(sandbox, info, failures, minimal, impl, config):
         stem = os.path.splitext(os.path.basename(str(impl)))[0]
         path = casefile.save(minimal, os.path.join(config.cases_dir, f"{stem}-minimal.json"))
     replay = f"backprop-verify check {impl} --case {path}" if path else None
-    label = _diagnosis(sandbox, info, minimal, config)
+    here = [f for f in failures if f.case == casefile.summary(minimal)]
+    oracle = lambda c: oracle_for(c, config)[0]  # noqa: E731
+    label = (None, None)
+    if any(f.kind == "mismatch" for f in here):
+        label = diagnosis(sandbox, info, minimal, config, oracle, to_user)
     out = []
     for f in failures:
         if f.case == casefile.summary(minimal):
@@ -202,21 +206,6 @@ def _finish(sandbox, info, failures, minimal, impl, config):
                 f = replace(f, diagnosis=label[0], detail=f"{f.detail}; {label[1]}")
         out.append(f)
     return with_step_curves(out, minimal)
-
-
-def _diagnosis(sandbox, info, case, config):
-    layout = info.get("LAYOUT")
-    outcome = sandbox.gradients(to_user(case.params, layout), case.X, case.T, casefile.spec_dict(case.spec))
-    if outcome.kind not in ("ok", "mutated_input"):
-        return None, None
-    shaped = structure(case, outcome.grads, layout)
-    if isinstance(shaped, Failure):
-        return None, None
-    grads, dtype = shaped
-    oracle = oracle_for(case, config)[0]
-    jd = oracle.judgement(FLOAT_KINDS[dtype])
-    jd32 = oracle.judgement(FLOAT_KINDS["float32"])
-    return diagnose(case, grads, oracle.grads, jd.tol, dtype_tol32=jd32.tol, returned_dtype=dtype)
 
 
 def _per_tensor(runs) -> tuple[TensorVerdict, ...]:
