@@ -2,6 +2,7 @@
 too small to give evidence of more than one entry (verifier/run/diagnose.py); planted
 implementations checked in process."""
 
+import types
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,15 @@ def test_pinned_sizes_are_kept_and_the_batch_grows():
     result = verifier.check(_planted(mapped(lambda g: 2 * g)), examples=30, sizes=(2, 1), layer_activations=("tanh",))
     rows = _mismatches(result)
     assert rows[0].diagnosis == "scale" and "factor 2" in rows[0].detail and "sizes 2-1" in rows[0].detail
+
+
+def test_a_train_step_ratio_is_named_from_a_larger_case():
+    source = (EXAMPLES / "correct_vectorized.py").read_text()
+    assert "(W - lr * dW, b - lr * db)" in source
+    module = types.ModuleType("twice_the_step")
+    exec(
+        compile(source.replace("(W - lr * dW, b - lr * db)", "(W - 2 * lr * dW, b - 2 * lr * db)"), "twice", "exec"),
+        module.__dict__,
+    )
+    rows = [f for f in verifier.check(module, examples=30).failures if f.kind == "update_mismatch"]
+    assert rows and rows[0].diagnosis == "scale" and "it steps 2 lr" in rows[0].detail

@@ -22,7 +22,7 @@ from ..judge.shape import narrowest
 from ..records import CheckResult, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore
-from .diagnose import diagnosis
+from .diagnose import diagnosis, step_diagnosis
 
 MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
 MISBEHAVIOUR = ("exception", "timeout", "exited")  # not shrunk: each try can cost a timeout
@@ -198,12 +198,17 @@ def _finish(sandbox, info, failures, minimal, impl, config):
     label = (None, None)
     if any(f.kind == "mismatch" for f in here):
         label = diagnosis(sandbox, info, minimal, config, oracle, to_user)
+    step = (None, None)
+    if any(f.kind == "update_mismatch" and f.diagnosis is None and "unchanged" not in f.detail for f in here):
+        step = step_diagnosis(sandbox, info, minimal, config, oracle, to_user)
     out = []
     for f in failures:
         if f.case == casefile.summary(minimal):
             f = replace(f, case_file=path, replay=replay)
             if f.kind == "mismatch" and label[0]:
                 f = replace(f, diagnosis=label[0], detail=f"{f.detail}; {label[1]}")
+            if f.kind == "update_mismatch" and f.diagnosis is None and step[0]:
+                f = replace(f, diagnosis=step[0], detail=f"{f.detail}; {step[1]}")
         out.append(f)
     return with_step_curves(out, minimal)
 

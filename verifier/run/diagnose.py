@@ -7,14 +7,19 @@ diagnosis of the minimal case is not settled, the implementation runs once more,
 sandbox, on a larger case built around the minimal one (every width at least 3, a batch size
 at which B, n_L, 2 and B*n_L all differ, the minimal case's values in the leading block, new
 ones drawn like the `normal` regime's), and a label found there is given only if it also
-explains the minimal case's gradient.
+explains the minimal case's gradient. The same holds for a train_step whose step the
+minimal case cannot name (2 lr, lr/B): its step is measured on the larger case, and named
+only if that ratio also gives the minimal case's step.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import casefile, strategies
 from ..judge import factors
 from ..judge.diagnosis import NOTHING, Tols, find
+from ..judge.full import learning_rate, step_note, step_ratio, steps_by, update_tolerance
 from ..judge.shape import FLOAT_KINDS, structure
 from ..records import Case, Failure, NetworkSpec
 
@@ -85,3 +90,36 @@ def diagnosis(sandbox, info, case, config, oracle_for, to_user):
     if f1.label and (f1.settled or f0.label is None) and f1.explains(case, got, expected, tols):
         return f1.label, f"{f1.note} ({_where(big)})"
     return f0.label, f0.note
+
+
+def _step(sandbox, info, case, oracle_for, to_user):
+    """(new params, oracle gradients, lr, tolerances) of train_step on `case`, or None."""
+    layout = info.get("LAYOUT")
+    oracle = oracle_for(case)
+    lr = learning_rate(oracle)
+    step = sandbox.train_step(to_user(case.params, layout), case.X, case.T, casefile.spec_dict(case.spec), lr)
+    if step.kind not in ("ok", "mutated_input"):
+        return None
+    shaped = structure(case, step.params, layout)
+    if isinstance(shaped, Failure):
+        return None
+    new, dtype = shaped
+    return new, oracle.grads, lr, update_tolerance(case, oracle, dtype, lr)
+
+
+def step_diagnosis(sandbox, info, case, config, oracle_for, to_user):
+    """(label, note) naming the step of a train_step that fails on the minimal `case`, from a
+    larger case around it, or (None, None)."""
+    big = _larger(case, config)
+    there = _step(sandbox, info, big, oracle_for, to_user) if big is not None else None
+    c = step_ratio(big, *there) if there is not None else None
+    here = _step(sandbox, info, case, oracle_for, to_user) if c is not None else None
+    if c is None or here is None or np.isclose(c, 1.0, rtol=1e-9):
+        return None, None
+    B, n = big.X.shape[0], big.T.shape[1]
+    forms = factors.named(c, B, n).forms
+    values = [np.sign(c) * f.value(case.X.shape[0], case.T.shape[1]) for f in forms] or [c]
+    if not any(steps_by(case, *here, v) for v in values):
+        return None, None
+    label, note = step_note(c, B, n)
+    return label, f"{note} ({_where(big)})"
