@@ -45,7 +45,7 @@ STAGES = {
     "reference": lambda mp: mp.setitem(REFERENCES, "complex_step", _after(3, REFERENCES["complex_step"])),
     "judge": lambda mp: mp.setattr(run_check_module, "judge_gradients", _after(3, run_check_module.judge_gradients)),
     "shrink": lambda mp: mp.setattr(shrink_module, "_finder", lambda judge, key: _raise),
-    "diagnosis": lambda mp: mp.setattr(run_check_module, "diagnose", _raise),
+    "diagnosis": lambda mp: mp.setattr(run_check_module, "diagnosis", _raise),
     "render": lambda mp: mp.setitem(report.FORMATS, "text", Format(_raise, "txt")),
 }
 WHERE = {"shrink": [BUGGY], "diagnosis": [BUGGY]}  # stages only a failing check reaches

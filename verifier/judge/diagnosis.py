@@ -1,128 +1,218 @@
 """Name what a wrong gradient looks like (DESIGN section 7), only when the evidence is there.
 
-Each signature is tested against every entry of the failing tensors, with the same per-entry
-tolerances the verdict used: a label is given when the implementation's gradient equals the
-right one transformed (zero, sign, transposed, a constant factor) or equals the gradient of a
-known-wrong delta rule (a missing or misplaced h', a wrong dJ/dy), and no label otherwise.
+A signature is a prediction of the whole gradient: the right one transformed (zero, sign,
+transposed, a constant factor), or the gradient of a known-wrong delta rule
+(verifier/judge/signatures.py: another h' (verifier/judge/hprime.py), another output delta),
+compared entry by entry within the verdict's tolerances (verifier/judge/matching.py). A label
+is given when the prediction matches and
+
+- the failing entries carry at least two independent numbers (verifier/judge/evidence.py),
+  one more than the constants the signature fitted: a single-entry tensor, or a network of one
+  unit and one sample, has a constant ratio to anything and gets no label;
+- entries a kink makes uncertain (any value in an interval is right there) are no evidence.
+
+Signatures are tried in this order: zero, sign, transposed, a constant factor (scale or
+batch_reduction), a known wrong h', a wrong output delta (loss_derivative, softmax_jacobian),
+an h' with fitted constants, precision. `find` says whether its answer is settled: when the
+case is too small to give the evidence, or to tell two names apart (B = 2 cannot tell a factor
+B from 2), the caller may run the implementation on a larger case and ask again
+(verifier/run/diagnose.py), and use a finding there only if it also `explains` this case.
 """
 
 from __future__ import annotations
-
-from fractions import Fraction
 
 import numpy as np
 
 from reference_impls import delta_rule, model
 
+from . import evidence, factors, hprime
+from . import signatures as sig
+from .matching import (
+    NOTHING,
+    SLACK,
+    UNSETTLED,
+    Finding,
+    Tols,
+    applied,
+    f64,
+    failing,
+    fits,
+    keys_of,
+    matches_wrong,
+    scaled,
+    skips,
+    tensors,
+    wrong_finding,
+)
 
-def _close(got, want, tol):
-    with np.errstate(invalid="ignore", over="ignore"):
-        return bool(np.all(np.abs(np.asarray(got, float) - want) <= tol))
-
-
-def _factor_name(c, batch, n_out):
-    """'2', '1/2', 'B', '1/B', 'B*n_L' ... when c is one; batch sizes are tried first."""
-    named = []
-    if batch > 1:
-        named += [
-            (batch, "B"),
-            (1 / batch, "1/B"),
-            (2 * batch, "2B"),
-            (1 / (2 * batch), "1/(2B)"),
-            (2 / batch, "2/B"),
-            (batch / 2, "B/2"),
-        ]
-    if n_out > 1:
-        named += [(batch * n_out, "B*n_L"), (1 / (batch * n_out), "1/(B*n_L)")]
-    for value, name in named:
-        if np.isclose(c, value, rtol=1e-6):
-            return name
-    f = Fraction(float(c)).limit_denominator(16)
-    return str(f) if np.isclose(float(f), c, rtol=1e-6) else None
+__all__ = ["NOTHING", "Finding", "Tols", "diagnose", "find"]
 
 
-def _constant_ratio(got, want, tol):
-    """The c with got = c * want entry by entry, if there is one."""
-    g = np.concatenate([np.ravel(x) for x in got]).astype(float)
-    w = np.concatenate([np.ravel(x) for x in want])
-    t = np.concatenate([np.ravel(x) for x in tol])
-    big = np.abs(w) > 10 * t
+NOTES = {
+    "sign": "the gradient has the wrong sign (t - y instead of y - t?)",
+    "transposed": "dW is the transpose of the right one (z_i delta_j instead of delta_j z_i)",
+}
+
+
+def _transformed(case, got, expected, tols, keys):
+    """zero, sign, transposed: the failing tensors are the right ones transformed."""
+    square = all(p == "W" and expected[l - 1][0].shape[0] == expected[l - 1][0].shape[1] for l, p in keys)
+    tests = [("zero", np.zeros_like), ("sign", np.negative)] + ([("transposed", np.transpose)] if square else [])
+    for label, f in tests:
+        if not fits(got, applied(keys, expected, f), scaled(tols, symmetric=True), skips(expected, tols)):
+            continue
+        if label == "zero" and not all(np.all(np.abs(got[l - 1]["Wb".index(p)]) <= 0) for l, p in keys):
+            continue  # "left at 0" is about whole tensors, kink entries too (a dead unit makes zeros)
+
+        def explains(c2, g2, e2, t2, f=f):
+            return fits(f64(g2), applied(keys, e2, f), scaled(t2, symmetric=True), skips(e2, t2))
+
+        note = NOTES.get(label)
+        if label == "zero":
+            everything = all(np.all(np.abs(g[p]) <= t[p]) for g, t in zip(got, tols.tol) for p in (0, 1))
+            note = (
+                "every gradient entry is 0"
+                if everything
+                else f"the failing tensors are left at 0 (a gradient not computed or not stored: {tensors(keys)})"
+            )
+        return Finding(label, note, True, explains)
+    return None
+
+
+def _ratio(got, expected, tols, keys, skip):
+    """The c with got = c * expected on the tensors in `keys`, by least squares, if any."""
+    g, e, w = [], [], []
+    for l, p in keys:
+        i = "Wb".index(p)
+        m = ~skip[l - 1][i]
+        g.append(got[l - 1][i][m])
+        e.append(expected[l - 1][i][m])
+        w.append(1 / np.maximum(tols.tol[l - 1][i][m], 1e-300))
+    g, e, w = (np.concatenate([np.ravel(x) for x in xs]) for xs in (g, e, w))
+    big = np.abs(e) * w > 10
     if not big.any():
         return None
-    c = float(np.median(g[big] / w[big]))
-    if not np.isfinite(c) or c == 0 or np.isclose(c, 1.0, rtol=1e-9):
-        return None
-    return c if _close(g, c * w, t * max(1.0, abs(c))) else None
-
-
-def _variant(case, *, no_dh=None, dh_at_A=None, output=None):
-    """The gradients of a deliberately wrong delta rule: h' dropped (no_dh) or taken at A
-    instead of Z (dh_at_A) in one layer, or the output delta formed from (Y - T) alone. The
-    delta rule itself runs, with another h' for that layer (its `dh` hook)."""
-    spec, params, L = case.spec, list(case.params), len(case.params)
+    ew, gw = e[big] * w[big], g[big] * w[big]
     with np.errstate(all="ignore"):
-        Z, A = model.forward(params, case.X, spec)
-
-        def dh(spec, l, Zl):
-            if l == no_dh:
-                return 1.0
-            return delta_rule.h_prime(spec, l, A[l] if l == dh_at_A else Zl)
-
-        if output == "y_minus_t":
-            delta = A[-1] - case.T
-        elif L == no_dh and spec.activations[-1] not in model.OUTPUT_ONLY:
-            delta = model.LOSSES[spec.loss].dJ(A[-1], case.T)
-        else:
-            Zd = Z[:-1] + [A[-1] if L == dh_at_A else Z[-1]]
-            delta = delta_rule.output_delta(Zd, A, case.T, spec)
-        return delta_rule.backward(params, Z, A, delta, spec, dh=dh)
+        c = float(np.dot(gw, ew) / np.dot(ew, ew))
+    return c if np.isfinite(c) and c != 0 and not np.isclose(c, 1.0, rtol=1e-9) else None
 
 
-def _matches(got, grads, tol):
-    return all(_close(g[p], v[p], t[p] * 4) for g, v, t in zip(got, grads, tol) for p in (0, 1))
+def _whole(expected, keys):
+    """Whether `keys` holds every tensor whose right gradient is not 0."""
+    return {(l, p) for l, e in enumerate(expected, start=1) for p in "Wb" if np.any(e["Wb".index(p)] != 0)} <= keys
 
 
-def diagnose(case, got, expected, tol, *, dtype_tol32=None, returned_dtype=None):
+def _scale(case, got, expected, tols, keys):
+    skip = skips(expected, tols)
+    c = _ratio(got, expected, tols, keys, skip)
+    if c is None or not fits(got, applied(keys, expected, lambda a: c * a), scaled(tols, max(1.0, abs(c))), skip):
+        return None
+    B, n = case.X.shape[0], case.T.shape[1]
+    nm = factors.named(c, B, n)
+    forms = nm.forms
+
+    def explains(c2, g2, e2, t2):
+        B2, n2 = c2.X.shape[0], c2.T.shape[1]
+        values = [f.value(B2, n2) * np.sign(c) for f in forms] if forms else [c]
+        return any(
+            fits(f64(g2), applied(keys, e2, lambda a, v=v: v * a), scaled(t2, max(1.0, abs(v))), skips(e2, t2))
+            for v in values
+        )
+
+    whole = _whole(expected, keys)
+    if not whole and not nm.simple:
+        return None  # a factor like 1.027 in some tensors only: a coincidence more likely than a bug
+    where = "" if whole else f" in {tensors(keys)}"
+    conv = factors.conventions(c, case.spec.loss, B, n) if whole else []
+    tail = f"; it is the gradient of {' or '.join(conv)}" if 0 < len(conv) <= 2 else ""
+    if nm.batch_only:
+        note = f"off by a factor {nm.text}{where}: mean over the batch where the sum belongs, or the reverse"
+        return Finding("batch_reduction", note + tail, not nm.ambiguous, explains)
+    return Finding("scale", f"off by a constant factor {nm.text}{where}" + tail, not nm.ambiguous, explains)
+
+
+def _proportional(a, b) -> bool:
+    """Whether output delta a is a constant multiple of b on this case."""
+    with np.errstate(all="ignore"):
+        a, b = np.ravel(a), np.ravel(b)
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or not np.any(b):
+            return False
+        k = np.dot(a, b) / np.dot(b, b)
+        return bool(np.all(np.abs(a - k * b) <= 1e-12 * np.max(np.abs(a))))
+
+
+def _output(case, got, expected, tols, top):
+    """loss_derivative (the output delta of y - t, or of another loss) and softmax_jacobian.
+    A delta that is a constant multiple of the right one here is a factor, not another loss
+    (sse's for half_sse; y - t at a linear output of sse): `scale` judges those."""
+    spec, L = case.spec, len(case.params)
+    tries = [("loss_derivative", f"the output delta is y - t, not dJ/dy h'(z) for {spec.loss}", sig.y_minus_t)]
+    for other in model.LOSS_NAMES:
+        if other != spec.loss and model.compatible(spec.activations[-1], other):
+            note = f"the output delta is that of {other}, not of {spec.loss}"
+            tries.append(("loss_derivative", note, sig.other_loss(other)))
+    if spec.activations[-1] == "softmax" and top == L:
+        note = f"layer {L}: only the diagonal s(1 - s) of the softmax Jacobian is used, not s_k (g_k - sum_m g_m s_m)"
+        tries.insert(0, ("softmax_jacobian", note, sig.softmax_diagonal))
+    with np.errstate(all="ignore"):
+        Z, A = model.forward(list(case.params), case.X, spec)
+        right = delta_rule.output_delta(Z, A, case.T, spec)
+    for label, note, out in tries:
+        w = sig.Wrong(output=out)
+        with np.errstate(all="ignore"):
+            if _proportional(out(case, Z, A), right):
+                continue
+        if matches_wrong(case, got, expected, tols, w):
+            return wrong_finding(label, note, lambda c, w=w: w)
+    return None
+
+
+def find(case, got, expected, tols: Tols) -> Finding:
+    """The Finding for a failing gradient `got` of `case` ([(dW, db), ...] like `expected`)."""
+    got, expected = f64(got), f64(expected)
+    skip = skips(expected, tols)
+    if not keys_of(failing(got, expected, tols, skip)):
+        return NOTHING
+    fail = failing(got, expected, tols, skip, margin=2 * SLACK)  # the entries that are evidence
+    keys = keys_of(fail)
+    if not keys:
+        return UNSETTLED  # wrong only by a few tolerances: nothing a signature could be told by
+    strength = evidence.independent(case, fail)
+    if strength < 2:
+        return UNSETTLED
+    top = max(l for l, _ in keys)
+    f = _transformed(case, got, expected, tols, keys)
+    if f is not None:
+        if f.label == "zero" and _whole(expected[:top], keys) and hprime.could_vanish(case, top):
+            return UNSETTLED  # delta_t = 0: as well an h' that is 0 on every unit of layer t here
+        return f
+    f = _scale(case, got, expected, tols, keys)
+    if f is not None:
+        if not _whole(expected, keys) and hprime.known(case, got, expected, tols, top) is not None:
+            return UNSETTLED  # a factor in layers 1..t only, or an h' that is constant here: cannot tell
+        return f
+    for test in (hprime.known, _output):
+        f = test(case, got, expected, tols, top)
+        if f is not None:
+            return f
+    f = hprime.fitted(case, got, expected, tols, top, strength)
+    if f is not None:
+        return f
+    if tols.tol32 is not None and tols.returned_dtype == "float64" and fits(got, expected, tols.tol32, skip):
+
+        def explains(c2, g2, e2, t2):
+            return t2.tol32 is not None and fits(f64(g2), e2, t2.tol32, skips(e2, t2))
+
+        return Finding("precision", "right to float32 accuracy only, though float64 was returned", True, explains)
+    return NOTHING
+
+
+def diagnose(case, got, expected, tol, *, dtype_tol32=None, returned_dtype=None, radius=None):
     """(label, note) for a failing gradient `got` of `case`, or (None, None).
 
     `got`, `expected`, `tol` are [(W, b), ...]; `dtype_tol32` the float32 tolerances, used to
-    recognise a float64 result that is only float32-accurate.
-    """
-    flat = lambda xs: [x[p] for x in xs for p in (0, 1)]  # noqa: E731
-    G, E, T = flat(got), flat(expected), flat(tol)
-    if all(_close(g, 0.0, t) for g, t in zip(G, T)) and not all(_close(e, 0.0, t) for e, t in zip(E, T)):
-        return "zero", "every gradient entry is 0"
-    bad = [i for i, (g, e, t) in enumerate(zip(G, E, T)) if not _close(g, e, t)]
-    Gb, Eb, Tb = [G[i] for i in bad], [E[i] for i in bad], [T[i] for i in bad]
-    if all(_close(g, 0.0, t) for g, t in zip(Gb, Tb)):
-        return "zero", "the failing tensors are left at 0 (a gradient not computed or not stored)"
-    if all(_close(g, -e, t) for g, e, t in zip(Gb, Eb, Tb)):
-        return "sign", "the gradient has the wrong sign (t - y instead of y - t?)"
-    if all(np.ndim(e) == 2 and e.shape[0] == e.shape[1] and _close(g, e.T, t) for g, e, t in zip(Gb, Eb, Tb)):
-        return "transposed", "dW is the transpose of the right one (z_i delta_j instead of delta_j z_i)"
-    L = len(case.params)
-    for l in range(1, L + 1):
-        for kw, what in (
-            (dict(no_dh=l), "h' missing"),
-            (dict(dh_at_A=l), "h' taken at the activation A instead of the pre-activation Z"),
-        ):
-            if case.spec.activations[l - 1] == "identity":  # h' = 1: nothing to drop or misplace
-                continue
-            if _matches(got, _variant(case, **kw), tol):
-                return "activation_derivative", f"layer {l}: {what} ({case.spec.activations[l - 1]})"
-    batch, n_out = case.X.shape[0], case.T.shape[1]
-    c = _constant_ratio(Gb, Eb, Tb)
-    if c is not None:
-        name = _factor_name(c, batch, n_out) or f"{c:.6g}"
-        if batch > 1 and name in ("B", "1/B"):
-            return (
-                "batch_reduction",
-                f"off by a factor {name} (B = {batch}): mean over the batch where the sum belongs, or the reverse",
-            )
-        return "scale", f"off by a constant factor {name}"
-    if _matches(got, _variant(case, output="y_minus_t"), tol):
-        return "loss_derivative", f"the output delta is y - t, not dJ/dy h'(a) for {case.spec.loss}"
-    if dtype_tol32 is not None and returned_dtype == "float64":
-        if _matches(got, expected, dtype_tol32):
-            return "precision", "right to float32 accuracy only, though float64 was returned"
-    return None, None
+    recognise a float64 result that is only float32-accurate; `radius` the kink radii."""
+    u = float(np.finfo(np.float32 if returned_dtype == "float32" else np.float64).eps) / 2
+    f = find(case, got, expected, Tols(tol, radius, dtype_tol32, u, returned_dtype))
+    return f.label, f.note

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..records import Failure
+from . import evidence, factors
 from .compare import compare_gradients
 from .references import REFERENCES
 from .rows import loss_rows, mismatch_row, nonfinite_rows, verdict_row
@@ -40,35 +41,87 @@ def learning_rate(oracle) -> float:
     return float(min(0.1, 1e-3 * max(abs(oracle.loss), 1e-3) / g2)) if g2 > 0 else 0.1
 
 
+def step_note(c: float, batch: int, n_out: int) -> tuple[str | None, str]:
+    """(label, what the detail says) for a step of c lr dJ/dW: "it steps 2 lr", "lr/B or lr/2"."""
+    if np.isclose(c, -1.0, rtol=1e-6):
+        return "sign", "the update has the wrong sign (W + lr dJ/dW)"
+    nm = factors.named(c, batch, n_out)
+
+    def one(name):
+        sign, name = ("-", name[1:]) if name.startswith("-") else ("", name)
+        if "/" not in name:
+            return f"{sign}{name} lr"
+        num, den = name.split("/", 1)
+        return f"{sign}lr/{den}" if num == "1" else f"{sign}{num} lr/{den}"
+
+    text = " or ".join(one(n) for n in nm.text.split(" or ")) if nm.forms else f"{nm.text} lr"
+    label = "batch_reduction" if nm.batch_only else "scale"
+    return label, f"it steps {text} (W - c lr dJ/dW with c = {c:.6g})"
+
+
+def update_tolerance(case, oracle, dtype, lr):
+    """[(tW, tb), ...]: how far a right W - lr dJ/dW in `dtype` may be from the oracle's."""
+    jd = oracle.judgement(FLOAT_KINDS[dtype])
+    u = np.finfo(FLOAT_KINDS[dtype]).eps
+    return [(lr * tW + 4 * u * np.abs(W), lr * tb + 4 * u * np.abs(b)) for (W, b), (tW, tb) in zip(case.params, jd.tol)]
+
+
+def steps_by(case, new, grads, lr, tol, c) -> bool:
+    """Whether new = W - c lr dJ/dW in every entry, within tolerance."""
+    with np.errstate(all="ignore"):
+        return all(
+            bool(np.all(np.abs((W - nW) - c * lr * dW) <= 4 * max(1.0, abs(c)) * tW))
+            and bool(np.all(np.abs((b - nb) - c * lr * db) <= 4 * max(1.0, abs(c)) * tb))
+            for (W, b), (nW, nb), (dW, db), (tW, tb) in zip(case.params, new, grads, tol)
+        )
+
+
+def step_ratio(case, new, grads, lr, tol) -> float | None:
+    """The constant c with new = W - c lr dJ/dW in every entry, when the entries that show a
+    step carry at least two independent numbers (verifier/judge/evidence.py), else None."""
+    steps = [(W - nW, b - nb) for (W, b), (nW, nb) in zip(case.params, new)]
+    want = [(lr * dW, lr * db) for dW, db in grads]
+    shown = [tuple(np.abs(w[p]) > 10 * t[p] for p in (0, 1)) for w, t in zip(want, tol)]
+    if evidence.independent(case, shown) < 2:
+        return None
+    s = np.concatenate([x[p][m[p]] / t[p][m[p]] for x, m, t in zip(steps, shown, tol) for p in (0, 1)])
+    w = np.concatenate([x[p][m[p]] / t[p][m[p]] for x, m, t in zip(want, shown, tol) for p in (0, 1)])
+    with np.errstate(all="ignore"):
+        c = float(np.dot(s, w) / np.dot(w, w))
+    return c if np.isfinite(c) and steps_by(case, new, grads, lr, tol, c) else None
+
+
 def judge_update(case, oracle, new_params, lr, layout=None) -> list[Failure]:
-    """Failures of a train_step result against W - lr dJ/dW (and the loss going down)."""
+    """Failures of a train_step result against W - lr dJ/dW (and the loss going down); when
+    the step is c lr dJ/dW for a constant c, the detail names c (2 lr, lr/B ...)."""
     shaped = structure(case, new_params, layout)
     if isinstance(shaped, Failure):
         return [replace(shaped, kind="bad_output", detail="train_step: " + shaped.detail)]
     new, dtype = shaped
-    jd = oracle.judgement(FLOAT_KINDS[dtype])
-    u = np.finfo(FLOAT_KINDS[dtype]).eps
-    want, tol, flipped = [], [], []
-    for (W, b), (dW, db), (tW, tb) in zip(case.params, oracle.grads, jd.tol):
-        want.append((W - lr * dW, b - lr * db))
-        flipped.append((W + lr * dW, b + lr * db))
-        tol.append((lr * tW + 4 * u * np.abs(W), lr * tb + 4 * u * np.abs(b)))
+    tol = update_tolerance(case, oracle, dtype, lr)
+    want = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(case.params, oracle.grads)]
     bad = [v for v in compare_gradients(new, want, tol) if v.failed]
     if not bad:
         return []
     with np.errstate(all="ignore"):
         before = oracle.loss
         after = float(REFERENCES["delta_rule"](replace(case, params=tuple(new))).loss)
-    sign = all(not v.failed for v in compare_gradients(new, flipped, tol))
+    c = step_ratio(case, new, oracle.grads, lr, tol)
+    label, why = None, ""
+    if all(not v.failed for v in compare_gradients(new, list(case.params), tol)):
+        why = "; the parameters came back unchanged (no step taken)"
+    elif c is not None:
+        label, note = step_note(c, case.X.shape[0], case.T.shape[1])
+        why = "; " + note
     v = bad[0]
     trend = "went up" if after > before else "went down"
     return [
         verdict_row(
             "update_mismatch",
             f"train_step(lr={lr:.3g}) is not W - lr dJ/dW at layer {v.layer} {v.param}; the loss {trend} "
-            f"({before:.6g} -> {after:.6g})" + ("; the update has the wrong sign (W + lr dJ/dW)" if sign else ""),
+            f"({before:.6g} -> {after:.6g})" + why,
             case,
             v,
-            diagnosis="sign" if sign else None,
+            diagnosis=label,
         )
     ]

@@ -14,15 +14,15 @@ from dataclasses import replace
 from .. import casefile, strategies
 from ..errors import SpecError
 from ..judge import fast
-from ..judge.diagnosis import diagnose
 from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
 from ..judge.rows import with_step_curves
-from ..judge.shape import FLOAT_KINDS, narrowest, structure
+from ..judge.shape import narrowest
 from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore, shrink
+from .diagnose import diagnosis, step_diagnosis
 from .explore import Stop
 from .session import Session, to_user
 
@@ -174,10 +174,14 @@ def _finish(session, failures, minimal, impl):
         replay = f"backprop-verify check {impl} --case {path}" if path else None
         ours = [i for i, f in enumerate(out) if _class(f) == key and f.case == casefile.summary(case)]
         label = _diagnosis(session, case) if any(out[i].kind == "mismatch" for i in ours) else (None, None)
+        steps = [out[i] for i in ours if out[i].kind == "update_mismatch" and out[i].diagnosis is None]
+        step = _diagnosis(session, case, "step") if any("unchanged" not in f.detail for f in steps) else (None, None)
         for i in ours:
             f = replace(out[i], case_file=path, replay=replay)
             if f.kind == "mismatch" and label[0]:
                 f = replace(f, diagnosis=label[0], detail=f"{f.detail}; {label[1]}")
+            if f.kind == "update_mismatch" and f.diagnosis is None and step[0]:
+                f = replace(f, diagnosis=step[0], detail=f"{f.detail}; {step[1]}")
             out[i] = f
         out = with_step_curves(out, case)
     return out
@@ -188,24 +192,14 @@ def _class(f) -> tuple:
     return shrink.failure_class(f)
 
 
-def _diagnosis(session, case):
-    if session.stopped and session.left() <= 0:
-        return None, None  # no time left to call the code again: the rows stand without a label
-    layout = session.info.get("LAYOUT")
-    try:
-        outcome = session.call("gradients", to_user(case.params, layout), case.X, case.T, casefile.spec_dict(case.spec))
-    except Stop:
+def _diagnosis(session, case, what="gradients"):
+    """(label, note) for the minimal case's rows (verifier/run/diagnose.py), or (None, None)
+    when no time is left to call the code again: the rows then stand without a label."""
+    if session.stopped or session.left() <= 0:
         return None, None
-    if outcome.kind not in ("ok", "mutated_input"):
-        return None, None
-    shaped = structure(case, outcome.grads, layout)
-    if isinstance(shaped, Failure):
-        return None, None
-    grads, dtype = shaped
-    oracle = oracle_for(case, session.config)[0]
-    jd = oracle.judgement(FLOAT_KINDS[dtype])
-    jd32 = oracle.judgement(FLOAT_KINDS["float32"])
-    return diagnose(case, grads, oracle.grads, jd.tol, dtype_tol32=jd32.tol, returned_dtype=dtype)
+    oracle = lambda c: oracle_for(c, session.config)[0]  # noqa: E731
+    find = diagnosis if what == "gradients" else step_diagnosis
+    return find(session.sandbox, session.info, case, session.config, oracle, to_user)
 
 
 def _per_tensor(runs) -> tuple[TensorVerdict, ...]:
