@@ -13,13 +13,14 @@ that the perturbations (h, h/2 times an input) are exact. Two steps give Richard
 |D(h) - D(h/2)| ~ (3/4) h^2 |J'''|/6 is far above the O(h^4) remainder of the extrapolation,
 and 3 r/h bounds its rounding, (4 * 2r/h + r/h) / 3. r is a first-order rounding analysis of
 what an evaluation recomputes: r = KAPPA eps sum |dJ/dv| |v| over the recomputed values v,
-per entry: the pre-activations and activations from the perturbed layer on, and inside the
-loss the magnitudes it actually sums, never the loss value (_loss_rounding, loss by loss).
-The two differ where the loss is small and its parts are not: a softmax_ce near 0 (a one-hot
-target on a winning logit) still sums an exp-sum of about 1, whose rounding becomes an
-absolute eps in log S. |dJ/dZ[L]| and |dJ/dY| come from one-sided differences at the output
-(so that a loss flat at w but curved over the step still counts), and |dJ/dv| is carried
-back through |W| and central-difference estimates of |h'|.
+per entry: the pre-activations and activations from the perturbed layer on, the output Y,
+and inside the loss the magnitudes it actually sums, never the loss value (_loss_rounding,
+loss by loss). The two differ where the loss is small and its parts are not: a softmax_ce
+near 0 (a one-hot target on a winning logit) still sums an exp-sum of about 1, whose
+rounding becomes an absolute eps in log S; an output y = t + 1e-6 still rounds y at eps |y|.
+|dJ/dZ[L]| and |dJ/dY| come from one-sided differences at the output (so that a loss flat
+at w but curved over the step still counts), and |dJ/dv| is carried back through |W| and
+central-difference estimates of |h'|.
 
 Kinks (relu, leaky_relu at 0): an entry straddles one when a pre-activation of a kinked layer
 that its perturbation moves changes side between any two evaluation points, or sits at exactly
@@ -224,7 +225,7 @@ def _rounding_scale(net):
     recomputes (its own column, every later layer, the loss); r = KAPPA eps R."""
     L = len(net.params)
     UZ = np.abs(_output_sensitivity(net))
-    UA, below = None, _loss_rounding(net, UZ)
+    UA, below = _output_rounding(net), _loss_rounding(net, UZ)
     R = [None] * (L + 1)
     for l in range(L, 0, -1):
         col = np.sum(UZ * np.abs(net.Z[l]), axis=0)
@@ -239,17 +240,36 @@ def _rounding_scale(net):
     return R
 
 
+# Output activations whose values are Z[L] itself, or 0, bit for bit: nothing to round.
+_EXACT_OUTPUT = ("identity", "relu")
+
+
+def _output_rounding(net):
+    """|dJ/dY| where Y = h_L(Z[L]) is computed elementwise, rounded and fed to the loss: the
+    output's own column is recomputed by a perturbation of it, so this joins R column by
+    column like a hidden activation. None where Y is exact, not used (model.FUSED) or not
+    elementwise (softmax: _loss_rounding counts it)."""
+    out = net.spec.activations[-1]
+    if (out, net.spec.loss) in model.FUSED or out in _EXACT_OUTPUT + ("softmax",):
+        return None
+    return _loss_slope(net)
+
+
 def _loss_slope(net):
-    """|dJ/dY| over a step of each softmax output: the larger one-sided difference of its
-    loss term (a non-fused term depends on its own y alone) between y and y +- step(y)."""
+    """|dJ/dY| over the values each output takes in an evaluation: the larger one-sided
+    difference of its loss term (a non-fused term depends on its own y alone) between y and
+    y' = h_L(z +- step), the whole move of y when z moves by its step (0 where y does not
+    move: then no evaluation rounds it differently); a softmax output couples its row, so
+    there y' = y +- step(y)."""
     L = len(net.params)
     Z, Y, T, spec = net.Z[L], net.A[L], net.T, net.spec
     terms, divisor = _loss_terms(Z, Y, T, spec)
     slope = np.zeros_like(Y)
     for s in (1.0, -1.0):
-        Y2 = Y + s * _step(Y)
+        Y2 = Y + s * _step(Y) if spec.activations[-1] == "softmax" else net.act[L](Z + s * _step(Z))
+        dy = np.abs(Y2 - Y)
         dl = np.abs(_loss_terms(Z, Y2, T, spec)[0] - terms)
-        slope = np.fmax(slope, dl / np.abs(Y2 - Y))
+        slope = np.fmax(slope, np.divide(dl, dy, out=np.zeros_like(dy), where=dy > 0))
     return slope / divisor
 
 
@@ -260,12 +280,14 @@ def _loss_rounding(net, UZ):
 
     - every loss: its terms, their sums over k and n and the division: sum |terms| / divisor
       (the terms are what those operations add up; counted once, KAPPA covers the few);
-    - squared, (y - t)^2: y - t and its square are bounded by the terms;
+    - squared, (y - t)^2: y - t and its square are bounded by the terms; y's own rounding is
+      _output_rounding's (by column), or the softmax's below;
     - bce, fused (sigmoid output): t softplus(-z) + (1 - t) softplus(z), each softplus the sum
       of max(z, 0) and log1p(e^{-|z|}): no piece exceeds |t| softplus(-z) + |1 - t|
       softplus(z), which is the term for t in [0, 1];
     - bce on y: log y and log(1 - y) turn the relative rounding of y and of 1 - y into an
-      absolute one, |dJ/dv| |v| = |1 - t| / (B n) for 1 - y whatever the loss;
+      absolute one, |dJ/dv| |v| = |t| / (B n) and |1 - t| / (B n) whatever the loss: y's is
+      _output_rounding's, 1 - y's is counted here;
     - softmax_ce, fused: -t_k log_softmax(z)_k = -t_k (s_k - log S), s_k = z_k - max z,
       S = sum_m e^{s_m}. With tau = sum_k |t_k| a row, over B: the shift sum_k |dJ/dz_k| |s_k|,
       the exps tau sum_k e^{s_k} / S = tau, their sum tau (its relative rounding is absolute
@@ -273,6 +295,7 @@ def _loss_rounding(net, UZ):
       A small loss (a one-hot t on a winning logit) makes the terms tiny, not the exp-sum;
     - softmax output, not fused: the shift as above, and y_k = e^{s_k} / S with, at g = dJ/dy,
       the exps at most 2 sum_k |g_k| y_k, the sum and the division |g| . y each;
+    - softmax_ce on y: -t log y, whose y is rounded relatively: counted with y's rounding.
     """
     L, B = len(net.params), len(net.T)
     ZL, YL, T, spec = net.Z[L], net.A[L], net.T, net.spec

@@ -243,6 +243,16 @@ def winning_case(rng, margin):
     return params, X, np.eye(5)[np.argmax(Z[-1], axis=1)], spec
 
 
+def near_target_case(rng):
+    """sse on a saturated tanh output whose targets are 1e-6 off: the loss is ~1e-12, the
+    output y ~ +-1 still rounds at eps |y|."""
+    spec = Spec((2, 3), ("tanh",), "sse")
+    W, b = 0.3 * rng.normal(size=(3, 2)), 8.0 * rng.choice([-1.0, 1.0], size=3)
+    X = rng.normal(size=(int(rng.integers(1, 4)), 2))
+    _, A = model.forward([(W, b)], X, spec)
+    return [(W, b)], X, A[-1] + 1e-6 * rng.choice([-1.0, 1.0], size=A[-1].shape), spec
+
+
 def worst_ratio(case, truth):
     """max over entries of |central difference - truth| / error estimate (0/0 counts as 0)."""
     result = finite_diff.gradients_with_error(*case)
@@ -257,17 +267,19 @@ def worst_ratio(case, truth):
 
 def loss_scaled(monkeypatch):
     """The bound before it counted the loss's parts: the loss terms for everything the loss
-    computes from Z[L]."""
+    computes from Z[L], and no rounding of the output y."""
 
     def terms_only(net, UZ):
         terms, divisor = finite_diff._loss_terms(net.Z[-1], net.A[-1], net.T, net.spec)
         return float(np.sum(np.abs(terms)) / divisor)
 
     monkeypatch.setattr(finite_diff, "_loss_rounding", terms_only)
+    monkeypatch.setattr(finite_diff, "_output_rounding", lambda net: None)
 
 
 MARGINS = (10, 14, 20)
 SMALL_CE = {m: [winning_case(rng, m) for _ in range(8)] for rng in [np.random.default_rng(41)] for m in MARGINS}
+NEAR_TARGET = [near_target_case(rng) for rng in [np.random.default_rng(43)] for _ in range(20)]
 
 
 def test_small_softmax_ce_losses_are_built_as_meant():
@@ -289,6 +301,17 @@ def test_the_loss_scaled_bound_fails_on_small_softmax_ce_losses(monkeypatch):
     loss_scaled(monkeypatch)
     ratios = {m: np.array([worst_ratio(case, complex_step) for case in cases]) for m, cases in SMALL_CE.items()}
     assert np.mean(ratios[10] > 1) > 0.5 and np.all(ratios[14] > 1) and np.all(ratios[20] > 100)
+
+
+def test_a_near_target_output_is_covered():
+    ratios = [worst_ratio(case, delta_rule) for case in NEAR_TARGET]
+    assert max(ratios) <= 1 and min(ratios) > 1e-3
+
+
+def test_the_loss_scaled_bound_fails_on_a_near_target_output(monkeypatch):
+    """The should-fail twin: y's own rounding, eps |y|, is not scaled by the loss."""
+    loss_scaled(monkeypatch)
+    assert all(worst_ratio(case, delta_rule) > 1 for case in NEAR_TARGET)
 
 
 def test_ordinary_softmax_ce_bound_stays_close_to_the_loss_scaled_one(monkeypatch):
