@@ -12,10 +12,15 @@ that the perturbations (h, h/2 times an input) are exact. Two steps give Richard
 
 |D(h) - D(h/2)| ~ (3/4) h^2 |J'''|/6 is far above the O(h^4) remainder of the extrapolation,
 and 3 r/h bounds its rounding, (4 * 2r/h + r/h) / 3. r is a first-order rounding analysis of
-what an evaluation recomputes: r = KAPPA eps (sum over recomputed values v of |dJ/dv| |v|
-plus the sum of |loss terms|, or for softmax_ce of what its terms are computed from), with |dJ/dZ[L]| from one-sided differences at the output
-(so that a loss flat at w but curved over the step still counts) and |dJ/dv| carried back
-through |W| and central-difference estimates of |h'|.
+what an evaluation recomputes: r = KAPPA eps sum |dJ/dv| |v| over the recomputed values v,
+per entry: the pre-activations and activations from the perturbed layer on, the output Y,
+and inside the loss the magnitudes it actually sums, never the loss value (_loss_rounding,
+loss by loss). The two differ where the loss is small and its parts are not: a softmax_ce
+near 0 (a one-hot target on a winning logit) still sums an exp-sum of about 1, whose
+rounding becomes an absolute eps in log S; an output y = t + 1e-6 still rounds y at eps |y|.
+|dJ/dZ[L]| and |dJ/dY| come from one-sided differences at the output (so that a loss flat
+at w but curved over the step still counts), and |dJ/dv| is carried back through |W| and
+central-difference estimates of |h'|.
 
 Kinks (relu, leaky_relu at 0): an entry straddles one when a pre-activation of a kinked layer
 that its perturbation moves changes side between any two evaluation points, or sits at exactly
@@ -217,11 +222,11 @@ def _sample_losses(ZL, YL, T, spec):
 
 def _rounding_scale(net):
     """R[l][j]: sum of |dJ/dv| |v| over the values v that perturbing unit j of layer l
-    recomputes (its own column, every later layer), plus sum |loss terms|; r = KAPPA eps R."""
+    recomputes (its own column, every later layer, the loss); r = KAPPA eps R."""
     L = len(net.params)
     UZ = np.abs(_output_sensitivity(net))
-    below = _terms_scale(net.Z[L], net.A[L], net.T, net.spec)
-    R, UA = [None] * (L + 1), None
+    UA, below = _output_rounding(net), _loss_rounding(net, UZ)
+    R = [None] * (L + 1)
     for l in range(L, 0, -1):
         col = np.sum(UZ * np.abs(net.Z[l]), axis=0)
         if UA is not None:
@@ -235,17 +240,81 @@ def _rounding_scale(net):
     return R
 
 
-def _terms_scale(ZL, YL, T, spec):
-    """The magnitude the loss terms are rounded at: sum |terms| / divisor, except for the
-    fused softmax_ce, whose -t (z - max - log sum e^(z - max)) is computed from values of size
-    |z - max|, the log-sum-exp and the sum itself (at least 1), so it keeps an absolute error of
-    about eps t when the term is near 0 (the target's y near 1)."""
+# Output activations whose values are Z[L] itself, or 0, bit for bit: nothing to round.
+_EXACT_OUTPUT = ("identity", "relu")
+
+
+def _output_rounding(net):
+    """|dJ/dY| where Y = h_L(Z[L]) is computed elementwise, rounded and fed to the loss: the
+    output's own column is recomputed by a perturbation of it, so this joins R column by
+    column like a hidden activation. None where Y is exact, not used (model.FUSED) or not
+    elementwise (softmax: _loss_rounding counts it)."""
+    out = net.spec.activations[-1]
+    if (out, net.spec.loss) in model.FUSED or out in _EXACT_OUTPUT + ("softmax",):
+        return None
+    return _loss_slope(net)
+
+
+def _loss_slope(net):
+    """|dJ/dY| over the values each output takes in an evaluation: the larger one-sided
+    difference of its loss term (a non-fused term depends on its own y alone) between y and
+    y' = h_L(z +- step), the whole move of y when z moves by its step (0 where y does not
+    move: then no evaluation rounds it differently); a softmax output couples its row, so
+    there y' = y +- step(y)."""
+    L = len(net.params)
+    Z, Y, T, spec = net.Z[L], net.A[L], net.T, net.spec
+    terms, divisor = _loss_terms(Z, Y, T, spec)
+    slope = np.zeros_like(Y)
+    for s in (1.0, -1.0):
+        Y2 = Y + s * _step(Y) if spec.activations[-1] == "softmax" else net.act[L](Z + s * _step(Z))
+        dy = np.abs(Y2 - Y)
+        dl = np.abs(_loss_terms(Z, Y2, T, spec)[0] - terms)
+        slope = np.fmax(slope, np.divide(dl, dy, out=np.zeros_like(dy), where=dy > 0))
+    return slope / divisor
+
+
+def _loss_rounding(net, UZ):
+    """Sum of |dJ/dv| |v| over the values v that an evaluation computes from Z[L] (and Y) to
+    J, whichever entry it perturbs; magnitudes of what the loss sums, never the loss value,
+    which cancellation can make far smaller than its parts.
+
+    - every loss: its terms, their sums over k and n and the division: sum |terms| / divisor
+      (the terms are what those operations add up; counted once, KAPPA covers the few);
+    - squared, (y - t)^2: y - t and its square are bounded by the terms; y's own rounding is
+      _output_rounding's (by column), or the softmax's below;
+    - bce, fused (sigmoid output): t softplus(-z) + (1 - t) softplus(z), each softplus the sum
+      of max(z, 0) and log1p(e^{-|z|}): no piece exceeds |t| softplus(-z) + |1 - t|
+      softplus(z), which is the term for t in [0, 1];
+    - bce on y: log y and log(1 - y) turn the relative rounding of y and of 1 - y into an
+      absolute one, |dJ/dv| |v| = |t| / (B n) and |1 - t| / (B n) whatever the loss: y's is
+      _output_rounding's, 1 - y's is counted here;
+    - softmax_ce, fused: -t_k log_softmax(z)_k = -t_k (s_k - log S), s_k = z_k - max z,
+      S = sum_m e^{s_m}. With tau = sum_k |t_k| a row, over B: the shift sum_k |dJ/dz_k| |s_k|,
+      the exps tau sum_k e^{s_k} / S = tau, their sum tau (its relative rounding is absolute
+      after the log), the log tau |log S|; s_k - log S and its product with t_k are the terms.
+      A small loss (a one-hot t on a winning logit) makes the terms tiny, not the exp-sum;
+    - softmax output, not fused: the shift as above, and y_k = e^{s_k} / S with, at g = dJ/dy,
+      the exps at most 2 sum_k |g_k| y_k, the sum and the division |g| . y each;
+    - softmax_ce on y: -t log y, whose y is rounded relatively: counted with y's rounding.
+    """
+    L, B = len(net.params), len(net.T)
+    ZL, YL, T, spec = net.Z[L], net.A[L], net.T, net.spec
+    out, pair = spec.activations[-1], (spec.activations[-1], spec.loss)
     terms, divisor = _loss_terms(ZL, YL, T, spec)
-    if (spec.activations[-1], spec.loss) != ("softmax", "softmax_ce"):
-        return np.sum(np.abs(terms)) / divisor
-    Zs = ZL - np.max(ZL, axis=-1, keepdims=True)
-    lse = np.log(np.sum(np.exp(Zs), axis=-1, keepdims=True))
-    return np.sum(np.abs(T) * (np.abs(Zs) + lse + 1)) / divisor
+    if pair == ("sigmoid", "bce"):
+        terms = np.abs(T) * model.softplus(-ZL) + np.abs(1 - T) * model.softplus(ZL)
+    total = np.sum(np.abs(terms)) / divisor
+    if spec.loss == "bce" and pair not in model.FUSED:
+        total += np.sum(np.abs(1 - T)) / divisor
+    if out == "softmax":
+        shift = ZL - np.max(ZL, axis=-1, keepdims=True)
+        total += np.sum(UZ * np.abs(shift))
+        if pair in model.FUSED:  # the exps and their sum (tau each), the log (tau |log S|)
+            log_S = np.log(np.sum(np.exp(shift), axis=-1))
+            total += np.sum(np.sum(np.abs(T), axis=-1) * (2 + np.abs(log_S))) / B
+        else:
+            total += 4 * np.sum(_loss_slope(net) * np.abs(YL))
+    return float(total)
 
 
 def _output_sensitivity(net):

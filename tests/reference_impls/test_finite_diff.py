@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from nets import HIDDEN, KINKED, KINKED_FLAGS, LOSSES, WORKED, Spec, assert_flags, integer_case, random_case
 
-from reference_impls import delta_rule, finite_diff, model
+from reference_impls import complex_step, delta_rule, finite_diff, model
 
 
 def entries(params):
@@ -229,43 +229,104 @@ def test_softmax_in_a_hidden_layer_is_refused():
         finite_diff.gradients(params, X, T, Spec((2, 2, 1), ("softmax", "sigmoid"), "mse"))
 
 
-# An integer case (crosscheck seed 1, 2000 cases) whose softmax_ce output is near saturation
-# with the target the largest logit: z = [1, 1, -7, 7, -7, -15], y_3 = 0.995, J = 0.005. The
-# loss terms are near 0 but computed from log sum e^(z - max) >= 0, whose rounding is eps.
-NEAR_SATURATED_CE = (
-    [
-        (np.array([[2.0], [1]]), np.array([0.0, -1])),
-        (np.array([[-1.0, -2], [-2, -2]]), np.array([-1.0, 1])),
-        (np.array([[1.0, 2], [0, 1]]), np.array([1.0, 1])),
-        (np.array([[0.0, 0], [0, 0], [-1, 2], [1, -2], [-1, 2], [0, -1]]), np.array([1.0, 1, 1, -1, -1, 1])),
-    ],
-    np.array([[-2.0]]),
-    np.array([[0.0, 0, 0, 1, 0, 0]]),
-    Spec((1, 2, 2, 2, 6), ("identity", "identity", "identity", "softmax"), "softmax_ce"),
-)
+# --- rounding: the magnitudes the loss sums, not the value it comes to --------------------
 
 
-def worst_ratio(case):
-    """max |finite difference - delta rule| / its error bound, over every entry."""
+def winning_case(rng, margin):
+    """softmax_ce with a one-hot target on each row's largest logit, `margin` above the rest:
+    the loss is about e^-margin, the log-sum-exp still sums an exp of 1 per row."""
+    spec = Spec((3, 4, 5), ("tanh", "softmax"), "softmax_ce")
+    params = [(rng.normal(size=(4, 3)), 0.5 * rng.normal(size=4)), (rng.normal(size=(5, 4)), rng.normal(size=5))]
+    params[1][1][rng.integers(5)] += margin
+    X = rng.normal(size=(int(rng.integers(1, 5)), 3))
+    Z, _ = model.forward(params, X, spec)
+    return params, X, np.eye(5)[np.argmax(Z[-1], axis=1)], spec
+
+
+def near_target_case(rng):
+    """sse on a saturated tanh output whose targets are 1e-6 off: the loss is ~1e-12, the
+    output y ~ +-1 still rounds at eps |y|."""
+    spec = Spec((2, 3), ("tanh",), "sse")
+    W, b = 0.3 * rng.normal(size=(3, 2)), 8.0 * rng.choice([-1.0, 1.0], size=3)
+    X = rng.normal(size=(int(rng.integers(1, 4)), 2))
+    _, A = model.forward([(W, b)], X, spec)
+    return [(W, b)], X, A[-1] + 1e-6 * rng.choice([-1.0, 1.0], size=A[-1].shape), spec
+
+
+def worst_ratio(case, truth):
+    """max over entries of |central difference - truth| / error estimate (0/0 counts as 0)."""
     result = finite_diff.gradients_with_error(*case)
-    _, exact = delta_rule.gradients(*case)
-    return max(
-        float(np.max(np.abs(g - w) / e))
-        for got, err, want in zip(result.grads, result.errors, exact)
-        for g, e, w in zip(got, err, want)
-    )
+    _, want = truth.gradients(*case)
+    ratios = []
+    for gs, es, ws in zip(result.grads, result.errors, want):
+        for g, e, w in zip(gs, es, ws):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios.append(np.max(np.where(g == w, 0.0, np.abs(g - w) / e)))
+    return float(max(ratios))
 
 
-def test_a_near_saturated_softmax_ce_is_within_its_error():
-    assert worst_ratio(NEAR_SATURATED_CE) < 0.5
+def loss_scaled(monkeypatch):
+    """The bound before it counted the loss's parts: the loss terms for everything the loss
+    computes from Z[L], and no rounding of the output y."""
+
+    def terms_only(net, UZ):
+        terms, divisor = finite_diff._loss_terms(net.Z[-1], net.A[-1], net.T, net.spec)
+        return float(np.sum(np.abs(terms)) / divisor)
+
+    monkeypatch.setattr(finite_diff, "_loss_rounding", terms_only)
+    monkeypatch.setattr(finite_diff, "_output_rounding", lambda net: None)
 
 
-def test_counting_only_the_loss_terms_would_miss_that_rounding(monkeypatch):
-    """The twin: the rounding scale of sum |loss terms| alone, as before, is exceeded there."""
+MARGINS = (10, 14, 20)
+SMALL_CE = {m: [winning_case(rng, m) for _ in range(8)] for rng in [np.random.default_rng(41)] for m in MARGINS}
+NEAR_TARGET = [near_target_case(rng) for rng in [np.random.default_rng(43)] for _ in range(20)]
 
-    def terms_only(ZL, YL, T, spec):
-        terms, divisor = finite_diff._loss_terms(ZL, YL, T, spec)
-        return np.sum(np.abs(terms)) / divisor
 
-    monkeypatch.setattr(finite_diff, "_terms_scale", terms_only)
-    assert worst_ratio(NEAR_SATURATED_CE) > 1
+def test_small_softmax_ce_losses_are_built_as_meant():
+    losses = {m: [model.loss(*case) for case in cases] for m, cases in SMALL_CE.items()}
+    assert max(losses[10]) < 0.1 and max(losses[14]) < 1e-3 and max(losses[20]) < 1e-6
+    assert all(J > 0 for Js in losses.values() for J in Js)
+
+
+@pytest.mark.parametrize("truth", [complex_step, delta_rule])
+def test_small_softmax_ce_losses_are_covered(truth):
+    ratios = [worst_ratio(case, truth) for cases in SMALL_CE.values() for case in cases]
+    assert max(ratios) <= 1
+    assert min(ratios) > 1e-3  # and not by a shrug: each case's worst entry is near its bound
+
+
+def test_the_loss_scaled_bound_fails_on_small_softmax_ce_losses(monkeypatch):
+    """The should-fail twin: bounding the log-sum-exp's rounding by the loss misses it, the
+    more the smaller the loss."""
+    loss_scaled(monkeypatch)
+    ratios = {m: np.array([worst_ratio(case, complex_step) for case in cases]) for m, cases in SMALL_CE.items()}
+    assert np.mean(ratios[10] > 1) > 0.5 and np.all(ratios[14] > 1) and np.all(ratios[20] > 100)
+
+
+def test_a_near_target_output_is_covered():
+    ratios = [worst_ratio(case, delta_rule) for case in NEAR_TARGET]
+    assert max(ratios) <= 1 and min(ratios) > 1e-3
+
+
+def test_the_loss_scaled_bound_fails_on_a_near_target_output(monkeypatch):
+    """The should-fail twin: y's own rounding, eps |y|, is not scaled by the loss."""
+    loss_scaled(monkeypatch)
+    assert all(worst_ratio(case, delta_rule) > 1 for case in NEAR_TARGET)
+
+
+def test_ordinary_softmax_ce_bound_stays_close_to_the_loss_scaled_one(monkeypatch):
+    """Where the loss is of order 1 the two bounds are alike: counting the exp-sum, its log
+    and the shift costs a small factor, not orders of magnitude; and a typical case's worst
+    entry still comes within 100 x of its bound."""
+    rng, cases = np.random.default_rng(47), []
+    while len(cases) < 60:
+        case = random_case(rng)
+        if case[3].loss == "softmax_ce":
+            cases.append(case)
+    assert np.median([worst_ratio(case, delta_rule) for case in cases]) > 1e-2
+    new = [finite_diff.gradients_with_error(*case).errors for case in cases]
+    loss_scaled(monkeypatch)
+    old = [finite_diff.gradients_with_error(*case).errors for case in cases]
+    pairs = [(n, o) for a, b in zip(new, old) for pn, po in zip(a, b) for n, o in zip(pn, po)]
+    ratio = np.concatenate([n[o > 0] / o[o > 0] for n, o in pairs])
+    assert np.all(ratio >= 1) and np.median(ratio) < 4 and ratio.max() < 10
