@@ -119,7 +119,7 @@ def test_slow_code_with_a_budget_to_match_goes_on(tmp_path):
 def test_the_budget_ends_a_run_mid_call_and_it_is_not_the_codes_timeout(tmp_path):
     path = _impl(tmp_path, "sleepy", "", "import time\n    time.sleep(4)")
     rc, report, seconds = _check(path, "--budget", "6", "--examples", "1")
-    assert rc == 2 and seconds < 20, report
+    assert rc == 2 and seconds < 30, report
     assert [f["kind"] for f in report["failures"]] == ["incomplete"], report
     assert "budget of 6 s was spent" in report["stopped"]
 
