@@ -1,19 +1,20 @@
 """Points: a rubric (`--points FILE`, TOML or JSON) applied to a check's result, for graders.
 
-A rubric names what earns points; every key is optional:
+A rubric names what earns points; every key is optional (TOML shown; JSON has the same shape):
 
-    gradients = 60            # split evenly over the layers judged; each layer's dW and db half each
     loss = 10                 # the loss value returned beside the gradients, right on every case
     train_step = 20           # train_step(params, X, T, spec, lr) steps W - lr dJ/dW on every case
+    [gradients]
+    points = 60               # split evenly over the layers judged (`gradients = 60` alone says the same)
     [gradients.layers]        # instead of (or beside) the even split: a layer its own points
     1 = 30
-    2 = 30
     [misbehaviour]            # kept when no row of that kind appears (exception, timeout, ...)
     exception = 5
     mutated_input = 5
     [layers]                  # layer files (DESIGN 3a): points per forward/backward pair
     affine = 10
 
+Each layer's points are half for its dW, half for its db.
 Partial credit follows what passed: a layer's dW and db earn their halves apart, each when it
 was judged on at least one case and no entry of it was ever wrong; an item never judged (a loss
 the code does not return, a layer no case had) earns nothing and says why. A run the harness
@@ -89,6 +90,20 @@ def parse_rubric(data) -> dict:
     }
 
 
+def _toml():
+    try:
+        import tomllib
+
+        return tomllib
+    except ImportError:  # Python 3.10: tomli, the same parser, is a dependency there
+        try:
+            import tomli
+
+            return tomli
+        except ImportError:
+            raise SpecError("a TOML rubric needs Python 3.11 or the tomli package; or write it as JSON") from None
+
+
 def load_rubric(path: str) -> dict:
     """The rubric in `path`: TOML (.toml, read with tomllib) or JSON (anything else)."""
     try:
@@ -98,11 +113,7 @@ def load_rubric(path: str) -> dict:
         raise SpecError(f"--points {path}: cannot read it ({exc.strerror}); give a TOML or JSON rubric") from None
     try:
         if os.path.splitext(path)[1].lower() == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                raise SpecError(f"--points {path}: TOML needs Python 3.11 or newer; write the rubric as JSON") from None
-            data = tomllib.loads(raw.decode("utf-8"))
+            data = _toml().loads(raw.decode("utf-8"))
         else:
             data = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
