@@ -25,7 +25,9 @@ from ..errors import SpecError
 from ..records import CheckResult, RunConfig
 from .batch import error_result, run_one
 
-__all__ = ["remote_check", "run_on_cluster"]
+__all__ = ["CONNECT_TIMEOUT", "remote_check", "run_on_cluster"]
+
+CONNECT_TIMEOUT = "20s"  # how long to wait for the scheduler to answer
 
 
 def _client(address):
@@ -37,7 +39,7 @@ def _client(address):
             "--scheduler and use --jobs N on this machine)"
         ) from None
     try:
-        return Client(address, timeout="20s")
+        return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise SpecError(
             f"--scheduler {address}: no Dask scheduler answered there ({exc}); start one "
