@@ -15,6 +15,7 @@ import pytest
 
 from reference_impls import delta_rule
 from verifier import casefile, report
+from verifier.errors import SpecError
 from verifier.judge import rows as rows_of
 from verifier.judge.full import judge_gradients
 from verifier.judge.oracle import Oracle
@@ -186,6 +187,10 @@ def test_every_command_line_format_is_registered():
 @pytest.mark.parametrize("fmt", report.FORMATS)
 def test_every_format_renders_every_result(results, fmt):
     for name, result in results.items():
+        if fmt in ("gradescope", "prairielearn") and not isinstance(result, CheckResult):
+            with pytest.raises(SpecError, match=f"the {fmt} format is for check results"):
+                report.render(result, fmt)  # a grader grades submissions, not the references
+            continue
         out = report.render(result, fmt)
         assert isinstance(out, str) and out.endswith("\n") and len(out) > 50, (fmt, name)
 

@@ -9,6 +9,7 @@ from conftest import EXAMPLES
 from verifier import cli
 from verifier.cli import check as batch
 from verifier.records import CheckResult, Failure
+from verifier.report.common import SUMMARY_HEADERS
 
 CORRECT = str(EXAMPLES / "correct_vectorized.py")
 BUGGY = str(EXAMPLES / "bug_sign_flip.py")
@@ -62,7 +63,7 @@ def test_json_on_stdout_is_one_document(capsys, tmp_path):
     assert doc["verdict"] == "fail"
     assert [r["implementation"] for r in doc["reports"]] == [CORRECT, BUGGY]
     assert [s["verdict"] for s in doc["summary"]] == ["pass", "fail"]
-    assert set(doc["summary"][0]) == set(batch.SUMMARY_HEADERS)
+    assert set(doc["summary"][0]) == set(SUMMARY_HEADERS)
     assert doc["reports"][1]["failures"][0]["diagnosis"] == "sign"
 
 

@@ -1,6 +1,6 @@
 """The command line (DESIGN section 4): the only place that turns records into exit codes.
 
-One module per command (check, gate, crosscheck, grad), each with `add_parser(sub)` and
+One module per command (check, gate, crosscheck, grad, merge), each with `add_parser(sub)` and
 `run(args) -> exit code`. Exit codes: 0 pass, 1 the implementation failed, 2 the harness could
 not do its job.
 """
@@ -11,9 +11,9 @@ import argparse
 import sys
 
 from ..errors import VerifierError, harness_bug
-from . import check, common, crosscheck, gate, grad
+from . import check, common, crosscheck, gate, grad, merge
 
-COMMANDS = {"check": check, "gate": gate, "crosscheck": crosscheck, "grad": grad}
+COMMANDS = {"check": check, "gate": gate, "crosscheck": crosscheck, "grad": grad, "merge": merge}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check that a backpropagation implementation computes the right gradients.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (crosscheck, grad, check, gate):
+    for command in (crosscheck, grad, check, gate, merge):
         command.add_parser(sub)
     return parser
 

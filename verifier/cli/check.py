@@ -18,9 +18,11 @@ from .. import casefile, strategies
 from ..errors import SpecError
 from ..records import RunConfig
 from ..report import FORMATS, render
-from ..report.common import SUMMARY_HEADERS, summary_rows, summary_text, to_json
-from ..run.batch import run_batch, worst_verdict
+from ..report.common import summary_headers, summary_rows, summary_text, to_json
+from ..run.batch import run_batch, run_one, shard, worst_verdict
 from ..run.check import MODES, run_check
+from ..run.merge import MANIFEST, manifest
+from . import grading
 from .common import DEFAULT, EXIT_PASS, Progress, add_cases, add_output, exit_code, positive, write_output
 
 HELP = "check an implementation's gradients"
@@ -95,6 +97,8 @@ def add_parser(sub) -> None:
         default=1,
         help="with several IMPLs: how many to check at once, in separate processes (default 1)",
     )
+    grading.add_grading_options(p)
+    grading.add_class_options(p)
 
 
 def config_from(args) -> tuple[RunConfig, object]:
@@ -126,9 +130,14 @@ def config_from(args) -> tuple[RunConfig, object]:
 
 def run(args) -> int:
     config, case = config_from(args)
-    if len(args.impl) > 1:  # a whole class of submissions
-        return _class(args, config, case)
-    result = run_check(args.impl[0], config, case=case, progress=Progress("check", args.quiet))
+    rubric = grading.rubric_of(args)
+    if len(args.impl) > 1 or args.shard or args.scheduler:  # a whole class of submissions
+        return _class(args, config, case, rubric)
+    if args.format in grading.GRADER_FORMATS:  # a grader wants its file even when the harness fails
+        result = run_one(args.impl[0], config, case)
+    else:
+        result = run_check(args.impl[0], config, case=case, progress=Progress("check", args.quiet))
+    result = grading.graded([result], args, rubric)[0]
     write_output(render(result, args.format), args.output)
     verbose_notes(args, result)
     return exit_code([result])
@@ -172,23 +181,25 @@ def output_names(impls, fmt: str) -> list[str]:
 def check_output(fmt: str, output: str | None) -> None:
     """Refuse, before any check runs, an output several reports cannot go to."""
     if output in (None, "-"):
-        if fmt in ("junit", "html"):
+        if fmt in ("junit", "html", *grading.GRADER_FORMATS):
             raise SpecError(f"{fmt} reports of several implementations need a directory: add --output DIR")
     elif os.path.exists(output) and not os.path.isdir(output):
         raise SpecError(f"--output {output} is a file; with several implementations give a directory")
 
 
-def write_reports(results, fmt: str, output: str | None) -> None:
-    """The reports and the summary, where the module docstring says."""
+def write_reports(results, fmt: str, output: str | None, shard_doc=None) -> None:
+    """The reports and the summary, where the module docstring says; a shard's `shard_doc`
+    (run/merge.py's manifest) goes beside the reports, or into the one JSON document."""
     check_output(fmt, output)
-    rows = summary_rows(results)
+    rows, headers = summary_rows(results), summary_headers(results)
     summary_fmt = "github" if fmt == "markdown" else "simple"
     if output in (None, "-"):
         if fmt == "json":
             doc = {
                 "verdict": worst_verdict(results),
-                "summary": [dict(zip(SUMMARY_HEADERS, r)) for r in rows],
+                "summary": [dict(zip(headers, r)) for r in rows],
                 "reports": [to_json(r) for r in results],
+                **(shard_doc or {}),
             }
             write_output(json.dumps(doc, indent=2) + "\n", None)
             return
@@ -196,17 +207,31 @@ def write_reports(results, fmt: str, output: str | None) -> None:
         write_output(rule.join(render(r, fmt) for r in results) + rule + summary_text(results, summary_fmt), None)
         return
     os.makedirs(output, exist_ok=True)
+    if shard_doc:
+        where = os.path.join(output, MANIFEST.format(**shard_doc["shard"]))
+        write_output(json.dumps(shard_doc, indent=2) + "\n", where)
     for r, name in zip(results, output_names([r.implementation for r in results], fmt)):
         write_output(render(r, fmt), os.path.join(output, name))
     if fmt == "json":
-        write_output(json.dumps([dict(zip(SUMMARY_HEADERS, r)) for r in rows], indent=2) + "\n", None)
+        write_output(json.dumps([dict(zip(headers, r)) for r in rows], indent=2) + "\n", None)
     else:
         write_output(summary_text(results, summary_fmt), None)
 
 
-def _class(args, config: RunConfig, case) -> int:
+def _class(args, config: RunConfig, case, rubric=None) -> int:
     check_output(args.format, args.output)
-    progress = Progress(f"check ({args.jobs} job{'s' if args.jobs > 1 else ''})", args.quiet)
-    results = run_batch(args.impl, config, case=case, jobs=args.jobs, on_done=progress)
-    write_reports(results, args.format, args.output)
+    impls, shard_doc = list(args.impl), None
+    if args.shard:
+        impls = shard(impls, *args.shard)
+        shard_doc = manifest(args.shard[0], args.shard[1], impls)
+    if args.scheduler:
+        from ..run.cluster import run_on_cluster  # distributed only when a cluster is asked for
+
+        progress = Progress(f"check (cluster {args.scheduler})", args.quiet)
+        results = run_on_cluster(impls, config, args.scheduler, case=case, on_done=progress)
+    else:
+        progress = Progress(f"check ({args.jobs} job{'s' if args.jobs > 1 else ''})", args.quiet)
+        results = run_batch(impls, config, case=case, jobs=args.jobs, on_done=progress)
+    results = grading.graded(results, args, rubric)
+    write_reports(results, args.format, args.output, shard_doc)
     return exit_code(results) if results else EXIT_PASS

@@ -5,6 +5,8 @@ format name to its renderer and its file extension; `render` is the one way in.
     text.py      the terminal (default)          markdown.py  a CI summary or PR comment
     json.py      DESIGN section 6, for programs  junit.py     JUnit XML for CI servers
     html.py      one self-contained page with a heatmap and a step curve per failure
+    gradescope.py   an autograder's results.json   prairielearn.py  an external grader's results
+    graders.py   the points items both lay out     student.py   what `--audience student` sees
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..errors import SpecError
-from . import html, json, junit, markdown, text
+from . import gradescope, html, json, junit, markdown, prairielearn, text
 
 
 class Format(NamedTuple):
@@ -27,6 +29,8 @@ FORMATS: dict[str, Format] = {
     "json": Format(json.render, "json"),
     "junit": Format(junit.render, "xml"),
     "html": Format(html.render, "html"),
+    "gradescope": Format(gradescope.render, "json"),
+    "prairielearn": Format(prairielearn.render, "json"),
 }
 
 

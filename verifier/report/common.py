@@ -215,10 +215,26 @@ def _first_failure(r) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
+def _graded(results) -> bool:
+    return any((getattr(r, "extra", None) or {}).get("grading") for r in results)
+
+
+def summary_headers(results) -> list[str]:
+    """SUMMARY_HEADERS, and "points" when the class was graded (--points, a grader's format)."""
+    return SUMMARY_HEADERS + (["points"] if _graded(results) else [])
+
+
+def _points(r) -> str:
+    g = r.extra.get("grading") or {}
+    return f"{g['score']:g}/{g['max_score']:g}" if g else ""
+
+
 def summary_rows(results) -> list[list]:
-    """One row per result, in SUMMARY_HEADERS order."""
+    """One row per result, in summary_headers(results) order."""
+    graded = _graded(results)
     return [
         [r.implementation, r.verdict, r.examples, len(r.failures), _first_failure(r), f"{r.seconds:.1f}"]
+        + ([_points(r)] if graded else [])
         for r in results
     ]
 
@@ -226,4 +242,4 @@ def summary_rows(results) -> list[list]:
 def summary_text(results, fmt="simple") -> str:
     """The class summary as a table: `simple` for the terminal, `github` for markdown."""
     rows = summary_rows(results)
-    return f"Summary: {len(rows)} implementations\n\n" + table(rows, SUMMARY_HEADERS, fmt) + "\n"
+    return f"Summary: {len(rows)} implementations\n\n" + table(rows, summary_headers(results), fmt) + "\n"

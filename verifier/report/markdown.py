@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..records import CrosscheckResult, GradResult
+from . import student
 from .common import (
     PAIR_HEADERS,
     case_line,
@@ -55,6 +56,8 @@ def render(result) -> str:
             parts += ["", f"### {title}", "", table(rows, headers, "github")]
         return "\n".join(parts) + "\n"
     r = result
+    if student.audience(r) == "student":
+        return "## Gradient check\n\n```text\n" + student.render(r).replace("```", "'''") + "```\n"
     refs = ", ".join(r.references)
     if isinstance(r, CrosscheckResult):
         parts = [

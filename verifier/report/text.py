@@ -4,6 +4,7 @@ per-tensor table of a passing run."""
 from __future__ import annotations
 
 from ..records import CheckResult, CrosscheckResult, GradResult
+from . import student
 from .common import (
     PAIR_HEADERS,
     failure_block,
@@ -21,6 +22,8 @@ def render(result) -> str:
         return crosscheck_text(result)
     if isinstance(result, GradResult):
         return grad_text(result)
+    if student.audience(result) == "student":
+        return student.render(result)
     return check_text(result)
 
 

@@ -15,16 +15,18 @@ Where the reports go, and the exit code, is the command line's (verifier/cli/che
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from ..errors import VerifierError, harness_bug
+from ..errors import SpecError, VerifierError, harness_bug
 from ..records import CheckResult, Failure, RunConfig
 from .check import run_check
 
-__all__ = ["run_batch", "worst_verdict"]
+__all__ = ["error_result", "run_batch", "run_one", "shard", "worst_verdict"]
 
 VERDICT_ORDER = ("pass", "fail", "error")  # worst last
 
@@ -50,11 +52,33 @@ def run_batch(impls, config: RunConfig, *, case=None, jobs=1, on_done=None) -> l
             try:
                 results[k] = future.result()
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                results[k] = _error(impls[k], f"the worker process checking it died: {exc}", 0.0, config.seed)
+                results[k] = error_result(impls[k], f"the worker process checking it died: {exc}", 0.0, config.seed)
             done += 1
             if on_done:
                 on_done(done, len(impls))
     return results  # type: ignore[return-value]
+
+
+def run_one(impl, config: RunConfig, case=None) -> CheckResult:
+    """One implementation's CheckResult exactly as a class run makes it: a harness error (not
+    importable, no `gradients`, a harness bug) is an "error" result, never raised. What each
+    job of --jobs and each task of --scheduler runs."""
+    return _job(str(impl), config, case)
+
+
+def shard(impls, index: int, count: int) -> list[str]:
+    """The `index`-th (1-based) of `count` slices of `impls`: those whose name hashes there.
+
+    The name is the path as given, normalised (`./a/x.py` is `a/x.py`); the same class listed in
+    any order, on any machine, splits the same way, and a submission added later moves no other."""
+    if not 1 <= index <= count:
+        raise SpecError(f"shard {index}/{count}: give I/N with 1 <= I <= N, e.g. --shard 1/4")
+    out = []
+    for impl in impls:
+        digest = hashlib.sha256(os.path.normpath(str(impl)).encode("utf-8")).digest()
+        if int.from_bytes(digest[:8], "big") % count == index - 1:
+            out.append(str(impl))
+    return out
 
 
 def _job(impl, config, case=None):
@@ -63,12 +87,12 @@ def _job(impl, config, case=None):
     try:
         return run_check(impl, config, case=case)
     except VerifierError as exc:
-        return _error(impl, str(exc), time.perf_counter() - start, config.seed)
+        return error_result(impl, str(exc), time.perf_counter() - start, config.seed)
     except Exception as exc:  # a harness bug on one implementation must not stop the class
-        return _error(impl, harness_bug(exc), time.perf_counter() - start, config.seed)
+        return error_result(impl, harness_bug(exc), time.perf_counter() - start, config.seed)
 
 
-def _error(impl, message, seconds, seed):
+def error_result(impl, message, seconds, seed):
     return CheckResult(
         verdict="error",
         seed=seed,

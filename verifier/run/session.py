@@ -47,6 +47,7 @@ class Session:
         self.first_done: float | None = None  # when the first case finished
         self.costly: list[str] = []  # kinds of the costly calls so far
         self.after_costly = 0  # cases judged since the first costly call
+        self.judged = {"loss": 0, "train_step": 0}  # cases on which each was judged (for points)
 
     # --- the clock ---------------------------------------------------------------------------
 
@@ -85,12 +86,14 @@ class Session:
             result = [row(outcome.kind, outcome.detail, case)], [], None
         else:
             failures, verdicts, dtype = judge(case, oracle, outcome.grads, outcome.loss, layout)
+            self.judged["loss"] += outcome.loss is not None
             if outcome.kind == "mutated_input":
                 failures.insert(0, row("mutated_input", outcome.detail, case))
             if self.info.get("has_train_step"):  # judged whatever the gradients were: its own verdict
                 lr = learning_rate(oracle)
                 step = self.call("train_step", to_user(case.params, layout), case.X, case.T, spec, lr)
                 calls.append(step)
+                self.judged["train_step"] += 1
                 if step.kind not in ("ok", "mutated_input"):
                     failures.append(row(step.kind, "train_step: " + step.detail, case))
                 else:
