@@ -157,8 +157,9 @@ def points(module, header, raw):
     nbase = int(header["nbase"])
     base, directions = arrays[:nbase], arrays[nbase:]
     target = header["target"]
-    if target["kind"] == "layer":
-        fn = getattr(module, f"{target['name']}_forward", None)
+    if target["kind"] in ("layer", "layer_loss"):
+        suffix = "_forward" if target["kind"] == "layer" else ""
+        fn = getattr(module, f"{target['name']}{suffix}", None)
         kwargs = target.get("kwargs", {})
     else:
         fn = getattr(module, target.get("fn", "loss"), None)
@@ -171,13 +172,13 @@ def points(module, header, raw):
     rows = []
     for arg, direction, flat, t_re, t_im in header["points"]:
         t = complex(t_re, t_im) if t_im else float(t_re)
-        args = [a.astype(complex) if t_im else a.copy() for a in base]
+        args = [a.astype(complex) if t_im and i == arg else a.copy() for i, a in enumerate(base)]
         if direction >= 0:
             args[arg] = args[arg] + t * directions[direction]
         elif flat >= 0:
             args[arg].reshape(-1)[flat] += t
         try:
-            if target["kind"] == "layer":
+            if target["kind"] != "loss":
                 result = fn(*args, **kwargs)
                 value = _asarray(result[0]).reshape(-1)
             else:
