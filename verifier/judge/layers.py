@@ -16,7 +16,7 @@ from reference_impls import model
 
 from ..records import Failure, LayerCase, LayerOutcome, TensorVerdict
 from .compare import tensor_verdict
-from .factors import named
+from .factors import FORMS, RTOL, named
 
 U = np.finfo(np.float64).eps / 2
 K = 16.0  # safety factor over the first-order rounding bound, as in verifier/judge/tolerance.py
@@ -82,9 +82,19 @@ def _references(case: LayerCase, dout):
     return named_grads, ("out", out, out_tol)
 
 
-def diagnose(got, expected, tol, batch: int, n_out: int) -> tuple[str | None, str]:
+def batch_factor(c: float, batch: int) -> str:
+    """A factor named in the batch size B alone (a layer has no n_L): "1/B", "2 or B", "0.37"."""
+    sign = -1 if c < 0 else 1
+    fits = [f for f in FORMS if f.q == 0 and np.isclose(sign * c, f.value(batch, 1), rtol=RTOL, atol=0)]
+    if fits:
+        return " or ".join(("-" if sign < 0 else "") + f.name for f in fits[:3])
+    return named(c, batch, 1).text
+
+
+def diagnose(got, expected, tol, batch: int, n_out: int | None) -> tuple[str | None, str]:
     """(label, note) of one argument's discrepancy, or (None, "") when no signature is clear.
-    A label needs two or more entries that show it (DESIGN section 7)."""
+    A label needs two or more entries that show it (DESIGN section 7). n_out None: a layer,
+    whose factors are named in the batch alone."""
     got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     big = np.abs(expected) > 4 * tol
     if np.count_nonzero(big) < 2:
@@ -96,8 +106,8 @@ def diagnose(got, expected, tol, batch: int, n_out: int) -> tuple[str | None, st
     if np.all(np.abs(got - c * expected) <= 4 * tol * max(1.0, abs(c))) and abs(c - 1) > 1e-6:
         if np.isclose(c, -1.0, rtol=1e-9):
             return "sign", "the gradient has the wrong sign"
-        name = named(c, batch, n_out)
-        return "scale", f"the gradient is {name.text} times the right one"
+        text = batch_factor(c, batch) if n_out is None else named(c, batch, n_out).text
+        return "scale", f"the gradient is {text} times the right one"
     if got.ndim == 2 and got.shape[0] == got.shape[1] and np.all(np.abs(got.T - expected) <= tol):
         return "transposed", "the gradient is the transpose of the right one"
     return None, ""
@@ -108,7 +118,7 @@ def rows_from_verdict(case: LayerCase, v: TensorVerdict, got, expected, tol, wha
     if not v.failed:
         return []
     # factors are named in the batch alone (B): a layer has no network outputs n_L
-    label, note = diagnose(got, expected, tol, summary(case)["batch"], 1)
+    label, note = diagnose(got, expected, tol, summary(case)["batch"], None)
     w = v.worst[0]
     detail = f"{v.failed} of {v.compared} entries of {case.name} {v.param} are wrong ({what})"
     return [

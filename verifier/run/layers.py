@@ -19,7 +19,7 @@ from .. import layer_strategies
 from ..errors import SpecError
 from ..judge import layers as jl
 from ..judge import selfdiff
-from ..judge.factors import named
+from ..judge.layers import batch_factor
 from ..records import CheckResult, Failure, LayerCase, RunConfig
 from ..sandbox.requests import Evaluations, evaluate, layer_call
 from . import explore
@@ -179,8 +179,8 @@ def _labelled(f: Failure, seen: list[Failure]) -> Failure:
         note = g.detail.split("; ", 1)[1] if "; " in g.detail else ""
         if g.diagnosis == "scale" and f.got is not None and f.expected:
             factor = note.removeprefix("the gradient is ").removesuffix(" times the right one")
-            here = named(f.got / f.expected, f.case["batch"] if f.case else 1, 1).text
-            if factor not in here.split(" or "):
+            here = batch_factor(f.got / f.expected, f.case["batch"] if f.case else 1)
+            if not set(factor.split(" or ")) & set(here.split(" or ")):
                 continue
         size = "x".join(map(str, next(iter(g.case["shapes"].values())))) if g.case else "?"
         return replace(f, diagnosis=g.diagnosis, detail=f"{f.detail}; {note} (seen on a larger case: x {size})")
