@@ -20,7 +20,9 @@ from ..records import RunConfig
 from ..report import FORMATS, render
 from ..report.common import SUMMARY_HEADERS, summary_rows, summary_text, to_json
 from ..run.batch import run_batch, worst_verdict
-from ..run.check import MODES, run_check
+from ..run.check import MODES
+from ..run.contract import run_file
+from ..run.selfcheck import AGAINST
 from .common import DEFAULT, EXIT_PASS, Progress, add_cases, add_output, exit_code, positive, write_output
 
 HELP = "check an implementation's gradients"
@@ -90,6 +92,18 @@ def add_parser(sub) -> None:
     add_cases(p)
     add_output(p)
     p.add_argument(
+        "--against",
+        choices=AGAINST,
+        default=DEFAULT.against,
+        help="networks: judge against the model's references (default), the file's own loss(), or both",
+    )
+    p.add_argument(
+        "--layer",
+        action="append",
+        metavar="NAME",
+        help="layers files: check only this layer (NAME_forward/NAME_backward or NAME_loss); repeatable",
+    )
+    p.add_argument(
         "--jobs",
         type=positive,
         default=1,
@@ -120,6 +134,8 @@ def config_from(args) -> tuple[RunConfig, object]:
         loss=args.loss,
         batch=args.batch,
         cases_dir=args.cases_dir,
+        against=getattr(args, "against", DEFAULT.against),
+        layers=tuple(names(args.layer)) if getattr(args, "layer", None) else None,
     )
     return config, case
 
@@ -128,7 +144,7 @@ def run(args) -> int:
     config, case = config_from(args)
     if len(args.impl) > 1:  # a whole class of submissions
         return _class(args, config, case)
-    result = run_check(args.impl[0], config, case=case, progress=Progress("check", args.quiet))
+    result = run_file(args.impl[0], config, case=case, progress=Progress("check", args.quiet))
     write_output(render(result, args.format), args.output)
     verbose_notes(args, result)
     return exit_code([result])

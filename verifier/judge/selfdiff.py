@@ -14,7 +14,10 @@ A point is (tensor, direction or -1, entry or -1, t). Cheap first:
    with a real part equal to f and an imaginary part agreeing with Richardson's estimate;
 3. each tensor's directional derivative <g, v> is judged against it, with a tolerance from
    Richardson's own error estimate plus sigma / h (or, complex step, the rounding of <g, v>);
-   one-sided differences that disagree mark a kink, judged as an interval;
+   one-sided differences that disagree mark a kink, judged as an interval. Every tolerance
+   has an absolute floor of K sigma / scale: without the user's forward, the rounding of forms
+   such as 1 - tanh^2 near saturation (right only to an absolute accuracy, in their gradient
+   and in the complex step alike) is bounded by f's own measured noise;
 4. per entry only for the tensors that failed: one more batch (1 point an entry by complex
    step, else 4), judged entry by entry like model mode, worst entries first.
 """
@@ -116,7 +119,7 @@ def check(
         got = float(np.sum(g_k * dirs[i]))
         size = float(np.sum(np.abs(g_k * dirs[i])))
         want = cs if safe else rich
-        tol = K_ROUND * U * (size + abs(want)) + (0.0 if safe else tol_fd) + 1e-300
+        tol = K_ROUND * (U * (size + abs(want)) + sigma / _scale(base[k])) + (0.0 if safe else tol_fd) + 1e-300
         lo, hi = min(one_sided), max(one_sided)
         kink = not safe and hi - lo > 2 * tol + 1e-6 * max(abs(lo), abs(hi))
         ok = abs(got - want) <= tol or (kink and lo - tol <= got <= hi + tol)
@@ -161,14 +164,17 @@ def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged
         got = np.asarray(grads[k], dtype=np.float64)
         if safe:
             want = np.imag(g) / (CS * scale)
-            tol = K_ROUND * U * (np.abs(got.reshape(-1)) + np.abs(want)) + 1e-300
+            # a floor at the tensor's largest entry: forms such as 1 - tanh^2 are right only to
+            # an absolute accuracy, in the user's code and in the complex step alike
+            tol = K_ROUND * (U * (np.abs(got.reshape(-1)) + np.abs(want) + np.abs(want).max(initial=0.0)) + sigma / scale)
             centre, radius = want, np.zeros_like(want)
         else:
             g = np.real(g).reshape(-1, 4)
             h = H0 * scale
             D1, D2 = (g[:, 0] - g[:, 1]) / (2 * h), (g[:, 2] - g[:, 3]) / h
             want = (4 * D2 - D1) / 3
-            tol = K_TRUNC * np.abs(want - D2) + 8 * sigma / h + K_ROUND * U * np.abs(got.reshape(-1)) + 1e-300
+            floor = np.abs(got).max(initial=0.0)
+            tol = K_TRUNC * np.abs(want - D2) + 8 * sigma / h + K_ROUND * (U * (np.abs(got.reshape(-1)) + floor) + sigma / scale)
             right, left = (g[:, 2] - f0) / (h / 2), (f0 - g[:, 3]) / (h / 2)
             kink = np.abs(right - left) > 2 * tol + 1e-6 * np.maximum(np.abs(right), np.abs(left))
             centre = np.where(kink, (right + left) / 2, want)

@@ -7,6 +7,8 @@ diagnosis (`scale` with its factor, `sign`, `zero`, `transposed`) read off the p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from reference_impls import model
@@ -45,7 +47,7 @@ def judge_self(case, evaluate, grads, layout, seed: int):
     for v in res.verdicts:
         k = names.index(v.param)
         layer, param = k // 2 + 1, "Wb"[k % 2]
-        v = v._replace(layer=layer, param=param)
+        v = replace(v, layer=layer, param=param)
         verdicts.append(v)
         if v.failed:
             label, note = diagnose(flat[k], res.expected[k], res.tolerance[k], B, n_out)
