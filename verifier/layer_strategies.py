@@ -82,7 +82,7 @@ def _dims(name, arg, text) -> tuple:
         elif _SYMBOL.match(part):
             dims.append(part)
         else:
-            raise SpecError(f'LAYERS[{name!r}][{arg!r}] = {text!r}: each dimension is a symbol or an integer >= 1')
+            raise SpecError(f"LAYERS[{name!r}][{arg!r}] = {text!r}: each dimension is a symbol or an integer >= 1")
     return tuple(dims)
 
 

@@ -1,7 +1,7 @@
 """A course's layers, correct: CS231n's convention, forward and backward side by side.
 
-    NAME_forward(x, *params) -> (out, cache);  NAME_backward(dout, cache) -> (dx, *dparams)
-    NAME_loss(x, y) -> (loss, dx)
+NAME_forward(x, *params) -> (out, cache);  NAME_backward(dout, cache) -> (dx, *dparams)
+NAME_loss(x, y) -> (loss, dx)
 """
 
 import numpy as np

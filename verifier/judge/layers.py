@@ -72,13 +72,13 @@ def _references(case: LayerCase, dout):
         ]
         out_tol = K * U * (x2 @ np.abs(w) + np.abs(b)) + TINY
     else:
-        act = model.ACTIVATIONS[case.name]
+        dh = model.ACTIVATIONS[case.name].dh
+        if dh is None:  # softmax and identity-like forms with no elementwise h' have no layer
+            raise ValueError(f"{case.name} has no elementwise derivative: it is not a layer reference")
         absolute = 1.0 if case.name in ("sigmoid", "tanh", "softplus") else 0.0
-        tols = [ad * (np.abs(act.dh(x)) + absolute + 1e-300)]
+        tols = [ad * (np.abs(dh(x)) + absolute + 1e-300)]
         out_tol = K * U * (np.abs(out) + absolute) + TINY
-    named_grads = [
-        (g, c, r, K * U * t + TINY) for g, (c, r), t in zip(grad_names(case), grads, tols)
-    ]
+    named_grads = [(g, c, r, K * U * t + TINY) for g, (c, r), t in zip(grad_names(case), grads, tols)]
     return named_grads, ("out", out, out_tol)
 
 

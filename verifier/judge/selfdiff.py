@@ -87,7 +87,7 @@ def check(
     one row per point, or the text of why the function could not be evaluated."""
     judged = list(range(len(base))) if judged is None else list(judged)
     dirs = _directions([base[k] for k in judged], seed)
-    pts = [(judged[0], -1, -1, 0.0), (judged[0], -1, -1, 0.0)]
+    pts: list[tuple[int, int, int, complex]] = [(judged[0], -1, -1, 0.0), (judged[0], -1, -1, 0.0)]
     for i, k in enumerate(judged):
         h = H0 * _scale(base[k])
         pts += [(k, i, -1, t) for t in (h, -h, h / 2, -h / 2, 1j * CS * _scale(base[k]))]
@@ -111,7 +111,9 @@ def check(
         rich = (4 * D2 - D1) / 3
         tol_fd = K_TRUNC * abs(rich - D2) + 8 * sigma / h
         cs = np.imag(g[4]) / (CS * _scale(base[k]))
-        if not (np.iscomplexobj(g) and abs(np.real(g[4]) - f0) <= 8 * sigma and abs(cs - rich) <= tol_fd + 1e-8 * abs(cs)):
+        if not (
+            np.iscomplexobj(g) and abs(np.real(g[4]) - f0) <= 8 * sigma and abs(cs - rich) <= tol_fd + 1e-8 * abs(cs)
+        ):
             safe = False
         one_sided = (np.real(g[2]) - f0) / (h / 2), (f0 - np.real(g[3])) / (h / 2)
         info.append((rich, tol_fd, cs, one_sided, sigma))
@@ -123,7 +125,12 @@ def check(
         got = float(np.sum(g_k * dirs[i]))
         size = float(np.sum(np.abs(g_k * dirs[i])))
         want = cs if safe else rich
-        tol = K_ROUND * (U * (size + abs(want)) + sigma / _scale(base[k])) + RTOL * size + (0.0 if safe else tol_fd) + 1e-300
+        tol = (
+            K_ROUND * (U * (size + abs(want)) + sigma / _scale(base[k]))
+            + RTOL * size
+            + (0.0 if safe else tol_fd)
+            + 1e-300
+        )
         lo, hi = min(one_sided), max(one_sided)
         kink = not safe and hi - lo > 2 * tol + 1e-6 * max(abs(lo), abs(hi))
         ok = abs(got - want) <= tol or (kink and lo - tol <= got <= hi + tol)
@@ -135,7 +142,9 @@ def check(
             verdicts.append(v)  # replaced below by the per-entry verdict
     expected, tolerance, count = {}, {}, len(pts)
     if failing:
-        entry_verdicts, expected, tolerance, n, err = _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged, f0, layer)
+        entry_verdicts, expected, tolerance, n, err = _entries(
+            evaluate, base, grads, names, scalar, failing, safe, noises, judged, f0, layer
+        )
         count += n
         if not err and safe and any(v.failed for v in entry_verdicts.values()):
             # a complex step is exact only where the code is analytic (np.var, abs, conj are not):
@@ -161,7 +170,9 @@ def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged
         start = len(pts)
         for j in range(a.size):
             h = H0 * max(1.0, abs(a[j]))
-            pts += [(k, -1, j, 1j * CS * max(1.0, abs(a[j])))] if safe else [(k, -1, j, t) for t in (h, -h, h / 2, -h / 2)]
+            pts += (
+                [(k, -1, j, 1j * CS * max(1.0, abs(a[j])))] if safe else [(k, -1, j, t) for t in (h, -h, h / 2, -h / 2)]
+            )
         spans[k] = (start, len(pts))
     rows = evaluate(pts, [])
     if isinstance(rows, str):
@@ -179,7 +190,9 @@ def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged
             want = np.imag(g) / (CS * scale)
             # a floor at the tensor's largest entry: forms such as 1 - tanh^2 are right only to
             # an absolute accuracy, in the user's code and in the complex step alike
-            tol = K_ROUND * (U * (np.abs(got.reshape(-1)) + np.abs(want) + np.abs(want).max(initial=0.0)) + sigma / scale)
+            tol = K_ROUND * (
+                U * (np.abs(got.reshape(-1)) + np.abs(want) + np.abs(want).max(initial=0.0)) + sigma / scale
+            )
             tol = tol + RTOL * np.abs(want)
             centre, radius = want, np.zeros_like(want)
         else:
@@ -188,7 +201,11 @@ def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged
             D1, D2 = (g[:, 0] - g[:, 1]) / (2 * h), (g[:, 2] - g[:, 3]) / h
             want = (4 * D2 - D1) / 3
             floor = np.abs(got).max(initial=0.0)
-            tol = K_TRUNC * np.abs(want - D2) + 8 * sigma / h + K_ROUND * (U * (np.abs(got.reshape(-1)) + floor) + sigma / scale)
+            tol = (
+                K_TRUNC * np.abs(want - D2)
+                + 8 * sigma / h
+                + K_ROUND * (U * (np.abs(got.reshape(-1)) + floor) + sigma / scale)
+            )
             tol = tol + RTOL * np.abs(want)
             right, left = (g[:, 2] - f0) / (h / 2), (f0 - g[:, 3]) / (h / 2)
             kink = np.abs(right - left) > 2 * tol + 1e-6 * np.maximum(np.abs(right), np.abs(left))
@@ -196,6 +213,8 @@ def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged
             radius = np.where(kink, np.abs(right - left) / 2, 0.0)
         shape = a.shape
         want, tol = want.reshape(shape), tol.reshape(shape)
-        out[k] = tensor_verdict(layer, names[k], got.reshape(shape), want, tol, centre.reshape(shape), radius.reshape(shape))
+        out[k] = tensor_verdict(
+            layer, names[k], got.reshape(shape), want, tol, centre.reshape(shape), radius.reshape(shape)
+        )
         expected[k], tolerance[k] = want, tol
     return out, expected, tolerance, len(pts), None

@@ -37,7 +37,12 @@ def judge_self(case, evaluate, grads, layout, seed: int):
     flat = [np.asarray(a, dtype=np.float64) for pair in user for a in pair]
     names = [f"{l}{p}" for l in range(1, len(user) + 1) for p in "Wb"]
     res = selfdiff.check(
-        evaluate, base, flat + [np.zeros(0), np.zeros(0)], names + ["X", "T"], lambda r: r[:, 0], seed=seed,
+        evaluate,
+        base,
+        flat + [np.zeros(0), np.zeros(0)],
+        names + ["X", "T"],
+        lambda r: r[:, 0],
+        seed=seed,
         judged=range(len(flat)),
     )
     if res.error:

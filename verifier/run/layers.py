@@ -132,9 +132,13 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
         rows = [f for _, r in runs for f in r]
         if rows and config.shrink and stopped is None:
             key = (rows[0].kind, rows[0].param)
+
+            def same_class(c, key=key):
+                return [f for f in judge(c) if (f.kind, f.param) == key]
+
             found = explore.shrink(
                 strat,
-                lambda c: [f for f in judge(c) if (f.kind, f.param) == key],
+                same_class,
                 examples=config.examples,
                 seed=config.seed,
             )
@@ -147,7 +151,9 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
             if (f.kind, f.param) not in seen:
                 seen.append((f.kind, f.param))
                 failures.append(_with_replay(f, replay))
-        table.append({"layer": name, "judged_by": REFERENCE if is_known else "self", "cases": len(runs), "failures": len(seen)})
+        table.append(
+            {"layer": name, "judged_by": REFERENCE if is_known else "self", "cases": len(runs), "failures": len(seen)}
+        )
         if progress:
             progress(len(table), len(names))
         if stopped:

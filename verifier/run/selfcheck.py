@@ -106,7 +106,10 @@ def run_self(impl, config: RunConfig, *, case=None, progress=None) -> CheckResul
         dtype="float64",
         seconds=time.perf_counter() - start,
         stopped=stopped,
-        extra={"against": config.against, **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {})},
+        extra={
+            "against": config.against,
+            **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
+        },
     )
     if config.against == "both":
         model = run_check(impl, replace(config, against="model"), case=case, progress=progress)

@@ -144,7 +144,12 @@ class Sandbox(Exchange):
         return dict(self._description or {})
 
     def request(
-        self, fields: dict, arrays: list[np.ndarray], reply_cap: int, kinds: tuple[str, ...], timeout: float | None = None
+        self,
+        fields: dict,
+        arrays: list[np.ndarray],
+        reply_cap: int,
+        kinds: tuple[str, ...],
+        timeout: float | None = None,
     ) -> tuple[dict, list[np.ndarray]] | CallOutcome:
         """One request of another kind than "call" (verifier/sandbox/requests.py builds them): the
         reply's header and arrays, or the CallOutcome of a call that broke. Retried once on a
@@ -167,7 +172,9 @@ class Sandbox(Exchange):
             self._child_calls += 1
             if reply[0]["kind"] == "error":
                 self._kill()
-                return CallOutcome("bad_output", f"the sandbox could not report the result: {as_text(reply[0].get('detail'))}")
+                return CallOutcome(
+                    "bad_output", f"the sandbox could not report the result: {as_text(reply[0].get('detail'))}"
+                )
             return reply
         raise VerifierError("internal: a sandbox request ended without an answer")
 

@@ -66,7 +66,10 @@ def evaluate(box, target: dict[str, Any], base, directions, points, per_call: fl
     chunk = CHUNK if per_call <= 0 else int(max(1, min(CHUNK, box.timeout / (4 * per_call))))
     rows, failed, detail, seconds = [], 0, "", 0.0
     for start in range(0, len(points), chunk):
-        part = [[int(a), int(d), int(f), float(np.real(t)), float(np.imag(t))] for a, d, f, t in points[start : start + chunk]]
+        part = [
+            [int(a), int(d), int(f), float(np.real(t)), float(np.imag(t))]
+            for a, d, f, t in points[start : start + chunk]
+        ]
         fields = {"op": "points", "target": target, "nbase": len(base), "points": part}
         arrays = base + directions
         reply = box.request(fields, arrays, _cap(arrays) + 16 * len(part) * (1 + _width(base)), ("ok", "exception"))
