@@ -137,3 +137,24 @@ def test_layer_picks_and_a_missing_name_says_what_exists():
     assert [r["layer"] for r in result.extra["layers"]] == ["relu"]
     with pytest.raises(SpecError, match="defines no such layer; it defines affine"):
         run_file(str(CORRECT), RunConfig(examples=10, cases_dir=None, layers=("conv",)))
+
+
+def test_the_classic_bugs_example_fails_on_exactly_its_planted_arguments():
+    """examples/layers/classic_bugs.py: every planted (layer, argument) is a row of its own, even
+    two in one layer (affine's dx and db, batchnorm's dgamma and dbeta); tanh, right, has none."""
+    result = run_file(str(EXAMPLES / "layers" / "classic_bugs.py"), QUICK)
+    rows = {(f.layer_name, f.param): f for f in result.failures}
+    assert set(rows) == {
+        ("affine", "dx"),
+        ("affine", "db"),
+        ("relu", "dx"),
+        ("sigmoid", "dx"),
+        ("softmax_loss", "dx"),
+        ("svm_loss", "dx"),
+        ("batchnorm", "dgamma"),
+        ("batchnorm", "dbeta"),
+    }, render(result, "text")
+    assert all(f.kind == "mismatch" for f in rows.values())
+    assert rows[("affine", "db")].diagnosis == "scale" and "1/B" in rows[("affine", "db")].detail
+    # relu's wrong-side mask leaves dx at zero only on calls whose inputs are all positive: no label
+    assert rows[("relu", "dx")].diagnosis is None, rows[("relu", "dx")].detail

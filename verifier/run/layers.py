@@ -130,21 +130,11 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
             stopped, runs = str(exc), []
         examples += len(runs)
         rows = [f for _, r in runs for f in r]
-        if rows and config.shrink and stopped is None:
-            key = (rows[0].kind, rows[0].param)
-
-            def same_class(c, key=key):
-                return [f for f in judge(c) if (f.kind, f.param) == key]
-
-            found = explore.shrink(
-                strat,
-                same_class,
-                examples=config.examples,
-                seed=config.seed,
-            )
-            if found:
-                minimal = judge(found[0])
-                rows = [_labelled(f, rows) for f in minimal] or rows
+        classes = list(dict.fromkeys((f.kind, f.param) for f in rows))
+        if classes and config.shrink and stopped is None:
+            # each (kind, argument) shrunk on its own: an affine with a wrong dx and a wrong db
+            # shows both, each on its smallest case
+            rows = [f for key in classes for f in _shrunk(strat, judge, key, rows, config)]
         replay = f"backprop-verify check {impl} --layer {name} --seed {config.seed}"
         seen = []
         for f in rows:  # one row per (kind, argument): the first, on the smallest case
@@ -174,13 +164,36 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
     )
 
 
+def _shrunk(strat, judge, key, rows: list[Failure], config: RunConfig) -> list[Failure]:
+    """The rows of class `key` on the smallest call that still shows it (labelled from the larger
+    calls explored before), or the first explored ones when it does not show again."""
+
+    def same_class(case):
+        return [f for f in judge(case) if (f.kind, f.param) == key]
+
+    found = explore.shrink(strat, same_class, examples=config.examples, seed=config.seed)
+    if found:
+        return [_labelled(f, rows) for f in found[1]]
+    return [f for f in rows if (f.kind, f.param) == key]
+
+
 def _labelled(f: Failure, seen: list[Failure]) -> Failure:
     """A minimal case's row without a label (one entry tells nothing), labelled from a larger
     case of the same class explored before, when that label also explains the minimal case."""
     if f.kind != "mismatch" or f.diagnosis:
         return f
-    for g in seen:
-        if (g.kind, g.param, g.diagnosis is not None) != (f.kind, f.param, True):
+    same = [g for g in seen if (g.kind, g.param) == (f.kind, f.param)]
+    labels = {g.diagnosis for g in same if g.diagnosis}
+    # a label stands only when the larger calls agree on it: relu's mask on the wrong side
+    # leaves dx at zero on a call whose inputs are all positive, and is no `zero` bug
+    if len(labels) != 1 or 2 * sum(g.diagnosis is not None for g in same) < len(same):
+        return f
+    for g in same:
+        if g.diagnosis is None:
+            continue
+        if g.diagnosis == "zero" and f.got is not None and f.tolerance is not None and abs(f.got) > f.tolerance:
+            continue
+        if g.diagnosis == "sign" and f.got is not None and f.expected is not None and f.got * f.expected >= 0:
             continue
         note = g.detail.split("; ", 1)[1] if "; " in g.detail else ""
         if g.diagnosis == "scale" and f.got is not None and f.expected:
