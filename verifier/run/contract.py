@@ -43,6 +43,20 @@ def run_file(impl, config: RunConfig | None = None, *, case=None, progress=None,
     return merge(_networks(impl, config, case, progress), layered)
 
 
+def run_layers_file(impl, config: RunConfig | None = None, **options) -> CheckResult:
+    """Check `impl`'s layers alone (every one, or those of `config.layers`); ImplementationError
+    when it defines none."""
+    config = config if config is not None else RunConfig(**options)
+    with Sandbox(impl, timeout=config.timeout) as box:
+        contract = box.contract()
+        if not (contract.get("layers") or contract.get("layer_losses")):
+            raise ImplementationError(
+                f"{impl} defines no layers: a layers file has NAME_forward(x, ...) and NAME_backward(dout, "
+                "cache) functions, or NAME_loss(x, y)"
+            )
+        return run_layers(impl, box, contract, config)
+
+
 def _networks(impl, config, case, progress) -> CheckResult:
     if config.against == "model":
         return run_check(impl, config, case=case, progress=progress)
