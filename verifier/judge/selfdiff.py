@@ -146,20 +146,70 @@ def check(
             evaluate, base, grads, names, scalar, failing, safe, noises, judged, f0, layer
         )
         count += n
-        if not err and safe and any(v.failed for v in entry_verdicts.values()):
+        doubtful = [k for k in failing if entry_verdicts.get(k) is not None and entry_verdicts[k].failed]
+        if not err and safe and doubtful:
             # a complex step is exact only where the code is analytic (np.var, abs, conj are not):
-            # a failure it finds is confirmed by central differences before it stands
-            cd = _entries(evaluate, base, grads, names, scalar, failing, False, noises, judged, f0, layer)
-            count += cd[3]
-            err = cd[4]
-            for k in failing:  # where central differences pass, the complex step was wrong
-                if not err and not cd[0][k].failed:
-                    entry_verdicts[k], expected[k], tolerance[k] = cd[0][k], cd[1][k], cd[2][k]
+            # a failure it finds is confirmed by central differences before it stands, first at a
+            # sample of entries (the worst and some at random); where they disagree, everywhere
+            sample = {k: _sample(expected[k], grads[k], tolerance[k], seed) for k in doubtful}
+            n, err, disagree = _confirm(evaluate, base, scalar, sample, expected, noises, judged, f0)
+            count += n
+            if not err and disagree:
+                cd = _entries(evaluate, base, grads, names, scalar, disagree, False, noises, judged, f0, layer)
+                count += cd[3]
+                err = cd[4]
+                for k in disagree:  # where central differences pass, the complex step was wrong
+                    if not err and not cd[0][k].failed:
+                        entry_verdicts[k], expected[k], tolerance[k] = cd[0][k], cd[1][k], cd[2][k]
         if err:
             return SelfResult([], {}, {}, "", 0.0, count, err)
         verdicts = [entry_verdicts.get(judged[i], v) for i, v in enumerate(verdicts)]
     method = "complex_step" if safe else "central_diff"
     return SelfResult(verdicts, expected, tolerance, method, max(noises, default=0.0), count, None, float(f0))
+
+
+SAMPLE = 8  # entries of a tensor where central differences confirm a complex-step failure
+
+
+def _sample(want, got, tol, seed) -> np.ndarray:
+    """Flat indices: the SAMPLE worst entries by complex step, and SAMPLE more at random."""
+    err = (np.abs(np.asarray(got, dtype=float) - want) / tol).reshape(-1)
+    worst = np.argsort(-err, kind="stable")[:SAMPLE]
+    rest = np.random.default_rng(seed).choice(err.size, size=min(SAMPLE, err.size), replace=False)
+    return np.unique(np.concatenate([worst, rest]))
+
+
+def _confirm(evaluate, base, scalar, sample, expected, noises, judged, f0):
+    """(evaluations, error, tensors where central differences disagree with the complex step
+    at a sampled entry) in one batch of points."""
+    pts, spans = [], {}
+    for k, idx in sample.items():
+        a = np.asarray(base[k], dtype=float).reshape(-1)
+        spans[k] = len(pts)
+        for j in idx:
+            h = H0 * max(1.0, abs(a[j]))
+            pts += [(k, -1, int(j), s) for s in (h, -h, h / 2, -h / 2)]
+    rows = evaluate(pts, [])
+    if isinstance(rows, str):
+        return len(pts), rows, []
+    f = np.real(scalar(rows))
+    disagree = []
+    for k, idx in sample.items():
+        a = np.asarray(base[k], dtype=float).reshape(-1)[idx]
+        g = f[spans[k] : spans[k] + 4 * len(idx)].reshape(-1, 4)
+        h = H0 * np.maximum(1.0, np.abs(a))
+        D1, D2 = (g[:, 0] - g[:, 1]) / (2 * h), (g[:, 2] - g[:, 3]) / h
+        rich = (4 * D2 - D1) / 3
+        cs = np.asarray(expected[k]).reshape(-1)[idx]
+        sigma = noises[judged.index(k)]
+        tol = (
+            K_TRUNC * np.abs(rich - D2) + 8 * sigma / h + K_ROUND * U * (np.abs(rich) + np.abs(cs)) + RTOL * np.abs(cs)
+        )
+        right, left = (g[:, 2] - f0) / (h / 2), (f0 - g[:, 3]) / (h / 2)
+        lo, hi = np.minimum(right, left), np.maximum(right, left)
+        if not np.all((np.abs(cs - rich) <= tol) | ((lo - tol <= cs) & (cs <= hi + tol))):
+            disagree.append(k)
+    return len(pts), None, disagree
 
 
 def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged, f0, layer):

@@ -169,14 +169,26 @@ def points(module, header, raw):
     if not callable(fn):
         reply.update(kind="exception", detail="the implementation defines no such function")
         return reply, []
+    shared = target["kind"] == "loss"
+    if shared:  # loss() gets its params, X and T read-only (DESIGN 3), shared between points
+        for a in base:
+            a.flags.writeable = False
     rows = []
     for arg, direction, flat, t_re, t_im in header["points"]:
         t = complex(t_re, t_im) if t_im else float(t_re)
-        args = [a.astype(complex) if t_im and i == arg else a.copy() for i, a in enumerate(base)]
+        # only the perturbed array is new: a copy of every array at every point costs more than
+        # a small network's loss
+        args = list(base) if shared else [a.copy() for a in base]
         if direction >= 0:
-            args[arg] = args[arg] + t * directions[direction]
+            args[arg] = base[arg] + t * directions[direction]
         elif flat >= 0:
-            args[arg].reshape(-1)[flat] += t
+            moved = base[arg].astype(complex) if t_im else base[arg].copy()
+            moved.reshape(-1)[flat] += t
+            args[arg] = moved
+        elif t_im:
+            args[arg] = base[arg].astype(complex)
+        if shared:
+            args[arg].flags.writeable = False
         try:
             if target["kind"] != "loss":
                 result = fn(*args, **kwargs)
