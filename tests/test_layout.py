@@ -19,6 +19,7 @@ FLOORS = {
     "records": 0,
     "errors": 0,
     "strategies": 1,
+    "layer_strategies": 1,
     "casefile": 2,
     "judge": 3,
     "sandbox": 3,

@@ -37,8 +37,35 @@ def test_harness_error(backprop_check):
 """
 
 
-def run_pytest(tmp_path, *args):
-    (tmp_path / "test_backprop.py").write_text(TESTS)
+LAYER_TESTS = f"""
+CORRECT = {str(EXAMPLES / "layers" / "correct.py")!r}
+BUGGY = {str(EXAMPLES / "layers" / "classic_bugs.py")!r}
+
+
+def test_correct_layers(backprop_layers):
+    result = backprop_layers(CORRECT)
+    assert result.verdict == "pass" and len(result.extra["layers"]) == 7
+
+
+def test_some_layers_by_name(backprop_layers):
+    assert [r["layer"] for r in backprop_layers(BUGGY, "tanh").extra["layers"]] == ["tanh"]
+
+
+def test_buggy_layer(backprop_layers):
+    backprop_layers(BUGGY, "softmax_loss", examples=20)
+
+
+def test_not_a_layers_file(backprop_layers):
+    backprop_layers({str(EXAMPLES / "correct_vectorized.py")!r})
+
+
+def test_a_wrong_option(backprop_layers):
+    backprop_layers(CORRECT, sizes=(2, 3))
+"""
+
+
+def run_pytest(tmp_path, *args, tests=TESTS):
+    (tmp_path / "test_backprop.py").write_text(tests)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("PYTEST_ADDOPTS", None)
     proc = subprocess.run(
@@ -98,3 +125,13 @@ def test_the_entry_point_is_declared():
 def test_loading_the_plugin_is_cheap():
     code = "import verifier.pytest_plugin, sys; assert 'jax' not in sys.modules and 'hypothesis' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_the_layers_fixture_checks_a_layers_file_layer_by_layer(tmp_path):
+    code, out = run_pytest(tmp_path, tests=LAYER_TESTS)
+    assert code == 1 and "3 failed, 2 passed" in out, out
+    assert "FAILED test_backprop.py::test_buggy_layer" in out and "layer softmax_loss dx" in out
+    assert "replay: backprop-verify check" in out and "--layer softmax_loss" in out
+    assert "could not check" in out and "defines no layers" in out
+    assert "unknown option sizes" in out
+    assert "Traceback" not in out and "pytest_plugin.py" not in out

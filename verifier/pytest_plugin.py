@@ -6,8 +6,14 @@
         backprop_check()                                   # the --backprop-impl implementation
         backprop_check("other.py", sizes=(4, 8, 3))        # or any other, with check's options
 
+    def test_layers(backprop_layers):
+        backprop_layers("layers.py")                        # every layer of a layers file
+        backprop_layers("layers.py", "affine", "relu", examples=50)   # or some, by name
+
 `backprop_check(impl=None, **options)` runs `verifier.check` and fails the test with the short
-text report when the implementation is wrong; it returns the CheckResult when it passes.
+text report when the implementation is wrong; it returns the CheckResult when it passes. `backprop_layers(impl=None, *names, **options)`
+does the same for a layers file (DESIGN 3a: NAME_forward/NAME_backward pairs, NAME_loss
+functions), layer by layer; options are examples, seed, batch, budget and timeout.
 Works under pytest-xdist: every call starts its own isolated child, Hypothesis keeps no
 example database, and minimal failing cases go to the test's own tmp_path.
 
@@ -69,6 +75,51 @@ def backprop_check(request):
         options.setdefault("cases_dir", str(request.getfixturevalue("tmp_path") / "backprop-verify"))
         try:
             result = api.check(impl, **options)
+        except VerifierError as exc:
+            pytest.fail(f"backprop-verifier could not check {impl}: {exc}", pytrace=False)
+        if result.verdict != "pass":
+            pytest.fail(render(result, "text"), pytrace=False)
+        return result
+
+    return run
+
+
+LAYER_OPTIONS = ("examples", "seed", "batch", "budget", "timeout")
+
+
+@pytest.fixture
+def backprop_layers(request):
+    """A callable `(impl=None, *names, **options) -> CheckResult` that fails the test when a layer
+    of a layers file (every one, or those named) is wrong."""
+    default_impl = request.config.getoption("backprop_impl")
+    default_examples = request.config.getoption("backprop_examples")
+    default_budget = request.config.getoption("backprop_budget")
+
+    def run(impl=None, *names, **options):
+        from .errors import VerifierError
+        from .records import RunConfig
+        from .report import render
+        from .run.contract import run_layers_file
+
+        impl = impl if impl is not None else default_impl
+        if impl is None:
+            pytest.fail(
+                "backprop_layers: no layers file; pass --backprop-impl PATH to pytest, or call backprop_layers(path)",
+                pytrace=False,
+            )
+        unknown = sorted(set(options) - set(LAYER_OPTIONS))
+        if unknown:
+            pytest.fail(
+                f"backprop_layers: unknown option {', '.join(unknown)}; use {', '.join(LAYER_OPTIONS)}", pytrace=False
+            )
+        if default_examples is not None:
+            options.setdefault("examples", default_examples)
+        if default_budget is not None:
+            options.setdefault("budget", default_budget)
+        cases = str(request.getfixturevalue("tmp_path") / "backprop-verify")
+        config = RunConfig(cases_dir=cases, layers=tuple(names) or None, **options)
+        try:
+            result = run_layers_file(str(impl), config)
         except VerifierError as exc:
             pytest.fail(f"backprop-verifier could not check {impl}: {exc}", pytrace=False)
         if result.verdict != "pass":

@@ -88,6 +88,7 @@ class Failure:
     subject: str | None = None  # which reference, in a cross-check
     heatmap: tuple[tuple[float, ...], ...] | None = None  # per-entry rel error of the tensor, <= 64x64
     step_curve: tuple[tuple[float, float], ...] | None = None  # (h, |central difference - exact|)
+    layer_name: str | None = None  # a named layer of a layers file (DESIGN 3a): "affine", "batchnorm"
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,47 @@ class RunConfig:
     batch: int | None = None  # pin the batch size
     cases_dir: str | None = None  # where the smallest failing case is saved (None: nowhere)
     shrink: bool = True  # look for the smallest failing case
+    against: str = "model"  # networks: "model" (the references), "self" (the user's loss), "both"
+    layers: tuple[str, ...] | None = None  # layers files: the names to check (None: every one)
 
     @property
     def directions_seed(self) -> int:
         """The seed of fast mode's random directions: the run's seed."""
         return self.seed
+
+
+@dataclass(frozen=True, eq=False)
+class LayerCase:
+    """One call of a layer of a layers file (DESIGN 3a): its inputs and its upstream gradient.
+
+    kind "pair": NAME_forward(x, *params, **kwargs) then NAME_backward(dout, cache); `args`
+    holds x then each parameter in the forward's order. kind "loss": NAME_loss(x, y); `args`
+    holds x and the integer labels y. `dout_pool` holds at least as many values as the
+    forward's output: dout is its first out.size values, in the output's shape."""
+
+    name: str
+    kind: str
+    args: tuple[tuple[str, np.ndarray], ...]
+    kwargs: dict[str, Any]
+    dout_pool: np.ndarray | None
+    regime: str  # of the inputs: "integers", "normal", "saturated"
+    dout_regime: str  # "normal", "zeros", "large", "tiny"
+
+
+@dataclass(frozen=True, eq=False)
+class LayerOutcome:
+    """What one call of a layer came to: `kind` as in CallOutcome; `out` the forward's output
+    (None for a loss layer), `grads` the backward's (dx, *dparams) or the loss layer's (dx,),
+    `loss` the loss layer's value."""
+
+    kind: str
+    detail: str = ""
+    out: np.ndarray | None = None
+    grads: tuple[np.ndarray, ...] = ()
+    loss: float | None = None
+    mutated: tuple[str, ...] = ()
+    output: str = ""
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)

@@ -94,6 +94,10 @@ def test_correct_implementation_round_trip(tmp_path):
             "LAYOUT": "out_in",
             "has_gradients": True,
             "has_train_step": False,
+            "has_loss": False,  # self mode's loss(params, X, T, spec) (DESIGN 3)
+            "layers": [],  # a layers file's pairs and loss layers (DESIGN 3a)
+            "layer_losses": [],
+            "LAYERS": None,
         }
         first = box.gradients(params, X, T, SPEC)
         assert_correct(first, params)

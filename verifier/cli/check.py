@@ -20,8 +20,10 @@ from ..records import RunConfig
 from ..report import FORMATS, render
 from ..report.common import summary_headers, summary_rows, summary_text, to_json
 from ..run.batch import run_batch, run_one, shard, worst_verdict
-from ..run.check import MODES, run_check
+from ..run.check import MODES
+from ..run.contract import run_file
 from ..run.merge import MANIFEST, manifest
+from ..run.selfcheck import AGAINST
 from . import grading
 from .common import DEFAULT, EXIT_PASS, Progress, add_cases, add_output, exit_code, positive, write_output
 
@@ -92,6 +94,18 @@ def add_parser(sub) -> None:
     add_cases(p)
     add_output(p)
     p.add_argument(
+        "--against",
+        choices=AGAINST,
+        default=DEFAULT.against,
+        help="networks: judge against the model's references (default), the file's own loss(), or both",
+    )
+    p.add_argument(
+        "--layer",
+        action="append",
+        metavar="NAME",
+        help="layers files: check only this layer (NAME_forward/NAME_backward or NAME_loss); repeatable",
+    )
+    p.add_argument(
         "--jobs",
         type=positive,
         default=1,
@@ -124,6 +138,8 @@ def config_from(args) -> tuple[RunConfig, object]:
         loss=args.loss,
         batch=args.batch,
         cases_dir=args.cases_dir,
+        against=getattr(args, "against", DEFAULT.against),
+        layers=tuple(names(args.layer)) if getattr(args, "layer", None) else None,
     )
     return config, case
 
@@ -136,7 +152,7 @@ def run(args) -> int:
     if args.format in grading.GRADER_FORMATS:  # a grader wants its file even when the harness fails
         result = run_one(args.impl[0], config, case)
     else:
-        result = run_check(args.impl[0], config, case=case, progress=Progress("check", args.quiet))
+        result = run_file(args.impl[0], config, case=case, progress=Progress("check", args.quiet))
     result = grading.graded([result], args, rubric)[0]
     write_output(render(result, args.format), args.output)
     verbose_notes(args, result)

@@ -104,6 +104,17 @@ def tensor_table_data(tensors):
     return (TENSOR_HEADERS + ["wrong"] if wrong else TENSOR_HEADERS), rows
 
 
+LAYER_HEADERS = ["layer", "judged by", "cases", "failures"]
+
+
+def layer_table_data(r) -> tuple[list[str], list[list]] | None:
+    """(headers, rows) of a layers file's layers (DESIGN 3a), or None for a network check."""
+    rows = (getattr(r, "extra", None) or {}).get("layers")
+    if not rows:
+        return None
+    return LAYER_HEADERS, [[t["layer"], t["judged_by"], t["cases"], t["failures"]] for t in rows]
+
+
 def pair_rows(pairs):
     return [[f"{p.a} / {p.b}", p.compared, num(p.max_abs), num(p.max_rel), p.excused, p.disagreements] for p in pairs]
 
@@ -119,8 +130,15 @@ def worst_table(entries, fmt="simple"):
     return table(worst_rows(entries), WORST_HEADERS, fmt)
 
 
+def failure_where(f, call="the call") -> str:
+    """Where a failure is: "layer 2 W" of a network, "layer affine dx" of a layers file."""
+    if getattr(f, "layer_name", None):  # a layers file's layer (DESIGN 3a): its name and argument
+        return f"layer {f.layer_name}" + (f" {f.param}" if f.param else "")
+    return f"layer {f.layer} {f.param}" if f.layer is not None else call
+
+
 def failure_headline(f, implementation=None):
-    where = f"layer {f.layer} {f.param}" if f.layer is not None else "the call"
+    where = failure_where(f)
     who = f.subject or implementation or "implementation"
     label = f" [{f.diagnosis}]" if f.diagnosis else ""
     return f"{f.kind.upper()} {who}: {where}{label}: {f.detail}"
@@ -130,6 +148,10 @@ def case_line(f):
     if not f.case:
         return ""
     c = f.case
+    if "layer" in c:  # a layer call's case (verifier/judge/layers.py summary)
+        shapes = ", ".join(f"{n} {'x'.join(map(str, s)) or 'scalar'}" for n, s in c["shapes"].items())
+        dout = f", dout {c['dout']}" if c.get("dout") else ""
+        return f"case: layer {c['layer']}, {shapes}, batch {c['batch']}, inputs {c['regime']}{dout}"
     return (
         f"case: sizes {'-'.join(map(str, c['sizes']))}, {', '.join(c['activations'])}, "
         f"loss {c['loss']}, batch {c['batch']}"
@@ -207,7 +229,8 @@ def _first_failure(r) -> str:
     if not r.failures:
         return ""
     f = r.failures[0]
-    where = f" layer {f.layer} {f.param}" if f.layer is not None else ""
+    where = failure_where(f, "")
+    where = f" {where}" if where else ""
     label = f" ({f.diagnosis})" if f.diagnosis else ""
     text = f"{f.kind}{where}{label}"
     if f.kind == "error":

@@ -133,7 +133,7 @@ def curve_svg(points, own_error=None) -> str:
 
 
 def _failure(f, n) -> str:
-    where = f"layer {f.layer} {f.param}" if f.layer is not None else "the call"
+    where = common.failure_where(f)
     label = f' <span class="diag">{_e(f.diagnosis)}</span>' if f.diagnosis else ""
     who = f"{_e(f.subject)}: " if f.subject else ""
     parts = [

@@ -7,8 +7,10 @@ from . import student
 from .common import (
     PAIR_HEADERS,
     case_line,
+    failure_where,
     gate_table_data,
     grad_tables,
+    layer_table_data,
     mode_words,
     pair_rows,
     stopped_line,
@@ -33,7 +35,7 @@ def _prose(text):
 
 
 def markdown_failure(f):
-    where = f"layer {f.layer} {f.param}" if f.layer is not None else "the call"
+    where = failure_where(f)
     who = f"{_code(f.subject)}: " if f.subject else ""
     label = f", diagnosis {_code(f.diagnosis)}" if f.diagnosis else ""
     parts = [f"### {who}{f.kind}: {where}{label}", "", _prose(f.detail)]
@@ -87,6 +89,9 @@ def render(result) -> str:
     if getattr(r, "tensors", None):
         headers, rows = tensor_table_data(r.tensors)
         parts += ["", "### Largest errors per tensor, over every case", "", table(rows, headers, "github")]
+    layers = layer_table_data(r) if isinstance(getattr(r, "extra", None), dict) else None
+    if layers:
+        parts += ["", "### Layers", "", table(layers[1], layers[0], "github")]
     gate = gate_table_data(r)
     if gate:
         g = r.extra["gate"]

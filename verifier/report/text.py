@@ -9,6 +9,7 @@ from .common import (
     PAIR_HEADERS,
     failure_block,
     grad_tables,
+    layer_table_data,
     mode_words,
     pair_rows,
     stopped_line,
@@ -58,4 +59,7 @@ def check_text(r: CheckResult, fmt="simple") -> str:
     if r.tensors and not r.failures:
         headers, rows = tensor_table_data(r.tensors)
         parts += ["", table(rows, headers, fmt)]
+    layers = layer_table_data(r)
+    if layers:
+        parts += ["", table(layers[1], layers[0], fmt)]
     return "\n".join(parts) + "\n"

@@ -1,6 +1,6 @@
 """`check A.py B.py ... --jobs N`: a whole class of submissions, one report each and a summary.
 
-Each implementation is one job, `run_check` as for a single one, with its own sandbox child.
+Each implementation is one job, `run_file` as for a single one, with its own sandbox child.
 With --jobs N > 1 the jobs run in a pool of N worker processes started by spawn (never fork: the
 parent may already hold JAX's threads). Not forkserver: it costs the same here, but its workers
 are the server's children, so the command's CPU time as the OS accounts it (time, CI job
@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import SpecError, VerifierError, harness_bug
 from ..records import CheckResult, Failure, RunConfig
-from .check import run_check
+from .contract import run_file
 
 __all__ = ["error_result", "run_batch", "run_one", "shard", "worst_verdict"]
 
@@ -32,7 +32,7 @@ VERDICT_ORDER = ("pass", "fail", "error")  # worst last
 
 
 def run_batch(impls, config: RunConfig, *, case=None, jobs=1, on_done=None) -> list[CheckResult]:
-    """CheckResults of `impls` (in that order), `jobs` at a time, each as run_check's with this
+    """CheckResults of `impls` (in that order), `jobs` at a time, each as run_file's with this
     `config` (and `case`). `on_done(done, total)` is called as each implementation finishes."""
     impls = [str(i) for i in impls]
     results: list[CheckResult | None] = [None] * len(impls)
@@ -85,7 +85,7 @@ def _job(impl, config, case=None):
     """One implementation's CheckResult; a harness error becomes an "error" result, never raised."""
     start = time.perf_counter()
     try:
-        return run_check(impl, config, case=case)
+        return run_file(impl, config, case=case)
     except VerifierError as exc:
         return error_result(impl, str(exc), time.perf_counter() - start, config.seed)
     except Exception as exc:  # a harness bug on one implementation must not stop the class

@@ -20,7 +20,8 @@ be privileged: `child_setup.py` (import path, limits, the privilege drop of "ini
 exception texts; also used in-process by the Python API).
 
 Requests ("op"): "init" (limits, privileges, import path), "load" (import the user's module,
-answer with its optional attributes), "call" (run gradients or train_step on the arrays sent).
+answer with its optional attributes), "call" (run gradients or train_step on the arrays sent),
+"layer" and "points" (a layer's call, and batched evaluations for self mode: child_layers.py).
 The parent validates everything it receives; this file does its best to answer well-formed
 frames even when the user's code has monkeypatched numpy, but the parent never relies on it.
 """
@@ -69,6 +70,8 @@ def _sibling(name):
 
 setup = _sibling("child_setup")
 values = _sibling("child_values")
+layers = _sibling("child_layers")
+layers.bind(values)
 
 
 # ---------------------------------------------------------------- framing
@@ -275,7 +278,8 @@ def main(argv):
                 reply = {"kind": "ready", "isolation": setup.init(header, values.FD_PREFIXES)}
             elif op == "load":
                 try:
-                    reply = {"kind": "loaded", "describe": values.describe(_load(header["impl"]))}
+                    module = _load(header["impl"])
+                    reply = {"kind": "loaded", "describe": {**values.describe(module), **layers.describe(module)}}
                 except SystemExit as exc:
                     reply = {
                         "kind": "load_error",
@@ -286,6 +290,8 @@ def main(argv):
                     reply = {"kind": "load_error", "error": "exception", "detail": values.exception_text(exc)}
             elif op == "call":
                 reply, out = _call(header, arrays)
+            elif op in ("layer", "points"):  # child_layers.py: a layer's call, batched evaluations
+                reply, out = (layers.layer if op == "layer" else layers.points)(_module, header, arrays)
             else:
                 reply = {"kind": "error", "detail": f"unknown request {op!r}"}
         except BaseException as exc:

@@ -25,7 +25,9 @@ _format_exc_only = traceback.format_exception_only
 _NUMERIC_KINDS = "biufc"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The child's own files: their frames never show in a user's traceback.
-OWN_FILES = frozenset(os.path.join(_HERE, n) for n in ("child.py", "child_setup.py", "child_values.py"))
+OWN_FILES = frozenset(
+    os.path.join(_HERE, n) for n in ("child.py", "child_setup.py", "child_values.py", "child_layers.py")
+)
 FD_PREFIXES: list[
     tuple[str, str]
 ] = []  # (fd path, original path) pairs, to show real paths in tracebacks (child_setup)
@@ -187,6 +189,10 @@ def _to_array(obj, what):
     if not arr.flags.c_contiguous:
         arr = arr.copy(order="C")
     return arr
+
+
+to_array = _to_array  # public names for the child's layer calls (child_layers.py)
+type_name = _type_name
 
 
 def _is_scalar(obj):

@@ -124,17 +124,59 @@ class Sandbox(Exchange):
         None), has_gradients, has_train_step. Raises ImplementationError when the module
         cannot be imported or defines no `gradients`.
         """
-        try:
-            self._ensure_loaded()
-        except Broken as exc:
-            raise ImplementationError(self._load_message(exc)) from None
-        desc = dict(self._description or {})
+        desc = self.contract()
         if not desc.get("has_gradients"):
             raise ImplementationError(
                 f"{self.impl} defines no function `gradients`: define "
                 "gradients(params, X, T, spec) returning [(dW1, db1), ..., (dWL, dbL)]"
             )
         return desc
+
+    def contract(self) -> dict[str, Any]:
+        """describe()'s keys, plus what a layers file defines (DESIGN 3a): `layers` (names with
+        NAME_forward and NAME_backward), `layer_losses` (NAME_loss names), `LAYERS` (the
+        declarations) and `has_loss`; no requirement of `gradients`. ImplementationError when
+        the module cannot be imported."""
+        try:
+            self._ensure_loaded()
+        except Broken as exc:
+            raise ImplementationError(self._load_message(exc)) from None
+        return dict(self._description or {})
+
+    def request(
+        self,
+        fields: dict,
+        arrays: list[np.ndarray],
+        reply_cap: int,
+        kinds: tuple[str, ...],
+        timeout: float | None = None,
+    ) -> tuple[dict, list[np.ndarray]] | CallOutcome:
+        """One request of another kind than "call" (verifier/sandbox/requests.py builds them): the
+        reply's header and arrays, or the CallOutcome of a call that broke. Retried once on a
+        fresh child like a call."""
+        t0 = time.monotonic()
+        for attempt in (1, 2):
+            try:
+                self._ensure_loaded()
+            except Broken as exc:
+                return self._unloaded(exc, t0)
+            fresh = self._child_calls == 0
+            t1 = time.monotonic()
+            try:
+                reply = self._exchange(fields, arrays, timeout or self.timeout, reply_cap, kinds + ("error",))
+            except Broken as exc:
+                self._kill()
+                if attempt == 1 and (exc.before_call or exc.kind == "bad_output" and not fresh):
+                    continue
+                return self._broken(str(fields.get("op")), exc, t0, t1)
+            self._child_calls += 1
+            if reply[0]["kind"] == "error":
+                self._kill()
+                return CallOutcome(
+                    "bad_output", f"the sandbox could not report the result: {as_text(reply[0].get('detail'))}"
+                )
+            return reply
+        raise VerifierError("internal: a sandbox request ended without an answer")
 
     def gradients(self, params, X, T, spec) -> CallOutcome:
         """Run the user's gradients(params, X, T, spec) on read-only copies of the inputs."""

@@ -235,8 +235,17 @@ def check_description(desc) -> dict[str, Any]:
     if layout is not None and not isinstance(layout, str):
         raise ValueError("LAYOUT must be a string")
     out["LAYOUT"] = layout
-    for key in ("has_gradients", "has_train_step"):
+    for key in ("has_gradients", "has_train_step", "has_loss"):
         out[key] = desc.get(key) is True
+    for key in ("layers", "layer_losses"):  # DESIGN 3a: NAME_forward/NAME_backward pairs, NAME_loss
+        value = desc.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.isidentifier() for v in value):
+            raise ValueError(f"malformed {key} from the sandbox process")
+        out[key] = value[:1000]
+    declared = desc.get("LAYERS")
+    if declared is not None and not isinstance(declared, dict):
+        raise ValueError('LAYERS must be a dict such as {"batchnorm": {"x": "N,D", "gamma": "D", "beta": "D"}}')
+    out["LAYERS"] = declared
     return out
 
 
