@@ -10,11 +10,14 @@ import numpy as np
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """sizes n_0..n_L, one activation name per layer, one loss name (DESIGN section 2)."""
+    """sizes n_0..n_L, one activation name per layer, one loss (DESIGN section 2): a preset's
+    name or a convention's canonical spelling (DESIGN section 2a, reference_impls/conventions.py),
+    and the kind of targets the implementation takes (soft, one_hot, labels: DESIGN section 3)."""
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
+    targets: str = "soft"
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,7 +144,8 @@ class RunConfig:
     sizes: tuple[int, ...] | None = None  # pin n_0..n_L
     activations: tuple[str, ...] | None = None  # names to draw from
     layer_activations: tuple[str, ...] | None = None  # one per layer, with sizes: pinned
-    loss: str | None = None  # pin the loss
+    loss: str | None = None  # pin the loss: a preset or a convention's canonical name
+    targets: str | None = None  # soft, one_hot or labels (None: the module's TARGETS, else soft)
     batch: int | None = None  # pin the batch size
     cases_dir: str | None = None  # where the smallest failing case is saved (None: nowhere)
     shrink: bool = True  # look for the smallest failing case

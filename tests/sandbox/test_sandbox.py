@@ -91,9 +91,12 @@ def test_correct_implementation_round_trip(tmp_path):
         assert desc == {
             "SUPPORTED_ACTIVATIONS": None,
             "SUPPORTED_LOSSES": ["mse", "sse"],
+            "LOSS": None,
+            "TARGETS": None,
             "LAYOUT": "out_in",
             "has_gradients": True,
             "has_train_step": False,
+            "has_supports": False,
         }
         first = box.gradients(params, X, T, SPEC)
         assert_correct(first, params)

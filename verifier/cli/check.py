@@ -63,7 +63,17 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument(
         "--activations", nargs="+", help="activation names to draw from; with --sizes, one per layer pins them"
     )
-    p.add_argument("--loss", help=f"pin the loss ({', '.join(strategies.ALL_LOSSES)})")
+    p.add_argument(
+        "--loss",
+        metavar="CONVENTION",
+        help=f"pin the loss: a preset ({', '.join(strategies.ALL_LOSSES)}) or a kind and its choices, "
+        "e.g. squared,factor=0.5,over_batch=mean,l2=1e-4",
+    )
+    p.add_argument(
+        "--targets",
+        choices=strategies.TARGETS,
+        help="what T holds: soft rows (default), one_hot rows, or labels (class indices of shape (B,), for ce)",
+    )
     p.add_argument("--batch", type=positive, help="pin the batch size")
     p.add_argument("--mode", choices=MODES, default=DEFAULT.mode, help="full: every entry (default)")
     p.add_argument("--case", help="rerun exactly this case file (the replay of a failure)")
@@ -117,7 +127,8 @@ def config_from(args) -> tuple[RunConfig, object]:
         sizes=tuple(args.sizes) if args.sizes is not None else None,
         activations=tuple(acts) if acts else None,
         layer_activations=pinned,
-        loss=args.loss,
+        loss=strategies.loss_name(args.loss) if args.loss is not None else None,
+        targets=args.targets,
         batch=args.batch,
         cases_dir=args.cases_dir,
     )

@@ -33,7 +33,7 @@ def _deltas(case, wrong, Z, A):
     if wrong.output is not None:
         return wrong.output(case, Z, A)
     if L in wrong.hs:
-        return model.LOSSES[spec.loss].dJ(A[-1], case.T) * wrong.hs[L](Z[-1], A[-1])
+        return model.d_loss(A[-1], case.T, spec) * wrong.hs[L](Z[-1], A[-1])
     return delta_rule.output_delta(Z, A, case.T, spec)
 
 
@@ -195,4 +195,4 @@ def other_loss(name):
 def softmax_diagonal(case, Z, A):
     """delta_k = dJ/dy_k s_k (1 - s_k): the softmax Jacobian's diagonal only."""
     Y = A[-1]
-    return model.LOSSES[case.spec.loss].dJ(Y, case.T) * Y * (1 - Y)
+    return model.d_loss(Y, case.T, case.spec) * Y * (1 - Y)

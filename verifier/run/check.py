@@ -58,6 +58,37 @@ def require_supported(info, activations, loss, what):
             )
 
 
+def declared(info, config: RunConfig):
+    """The module's declarations in canonical form: LOSS (the one loss it computes) and
+    SUPPORTED_LOSSES as canonical names (LOSS alone stands for SUPPORTED_LOSSES = (LOSS,)),
+    TARGETS checked against --targets. SpecError saying the fix for anything else."""
+    info = dict(info)
+
+    def canonical(value, attr):
+        try:
+            return strategies.loss_name(value)
+        except SpecError as exc:
+            raise SpecError(f"the implementation's {attr}: {exc}") from None
+
+    loss = info.get("LOSS")
+    supported = info.get("SUPPORTED_LOSSES")
+    if supported is not None:
+        supported = list(dict.fromkeys(canonical(v, "SUPPORTED_LOSSES") for v in supported))
+    if loss is not None:
+        loss = canonical(loss, "LOSS")
+        if supported is not None and loss not in supported:
+            raise SpecError(f"the implementation's LOSS {loss} is not in its SUPPORTED_LOSSES {supported}: drop one")
+        supported = supported or [loss]
+    info["LOSS"], info["SUPPORTED_LOSSES"] = loss, supported
+    theirs = info.get("TARGETS")
+    if theirs is not None and theirs not in strategies.TARGETS:
+        raise SpecError(f"the implementation's TARGETS {theirs!r}: choose from {', '.join(strategies.TARGETS)}")
+    if theirs is not None and config.targets is not None and theirs != config.targets:
+        raise SpecError(f"--targets {config.targets} but the implementation's TARGETS is {theirs!r}: drop one")
+    info["TARGETS"] = config.targets or theirs or "soft"
+    return info
+
+
 def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
     """The cases an implementation is checked on: what it supports, narrowed by the options."""
 
@@ -74,16 +105,22 @@ def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
 
     acts = narrow(info.get("SUPPORTED_ACTIVATIONS"), config.activations, "activations")
     losses = narrow(info.get("SUPPORTED_LOSSES"), [config.loss] if config.loss else None, "losses")
+    targets = info.get("TARGETS") or config.targets or "soft"
     pinned = config.layer_activations
     if pinned is not None:  # a pinned homework network
         if config.sizes is None:
             raise SpecError("layer_activations pins one activation per layer: give sizes too")
         require_supported(info, pinned, None, "the pinned network")
         names = losses or [n for n in strategies.ALL_LOSSES if strategies.compatible(pinned[-1], n)]
-        specs = strategies.pinned_specs(config.sizes, pinned, names)
+        specs = strategies.pinned_specs(config.sizes, pinned, names, targets)
     else:
         specs = strategies.network_specs(
-            max_depth=max_depth, max_width=max_width, activations=acts, losses=losses, sizes=config.sizes
+            max_depth=max_depth,
+            max_width=max_width,
+            activations=acts,
+            losses=losses,
+            sizes=config.sizes,
+            targets=targets,
         )
     return strategies.cases(specs=specs, batch=config.batch)
 
@@ -100,13 +137,15 @@ def run_check(
         config = RunConfig(**options)
     elif options:
         raise SpecError(f"give either a RunConfig or its fields, not both ({', '.join(options)})")
+    if config.loss is not None:
+        config = replace(config, loss=strategies.loss_name(config.loss))
     if config.mode not in MODES:
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
     if case is None:  # networks the options alone rule out: said before the code is even imported
         strategy_for({}, config)
     start = time.perf_counter()
     with runner if runner is not None else Sandbox(impl, timeout=config.timeout) as sandbox:
-        session = Session(sandbox, sandbox.describe(), config)
+        session = Session(sandbox, declared(sandbox.describe(), config), config)
 
         def judge(c):
             if session.stopped:

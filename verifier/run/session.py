@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from .. import casefile
 from ..judge.full import judge_update, learning_rate
 from ..judge.rows import row
@@ -33,6 +35,13 @@ def costly(outcome: CallOutcome) -> bool:
 def to_user(params, layout):
     """The parameters in the implementation's own layout (LAYOUT = "in_out": W transposed)."""
     return [(W.T.copy() if layout == "in_out" else W, b) for W, b in params]
+
+
+def user_targets(case):
+    """T as the implementation takes it: the class indices (B,) of one-hot rows for labels."""
+    if case.spec.targets == "labels":
+        return np.argmax(case.T, axis=1).astype(np.int64)
+    return case.T
 
 
 class Session:
@@ -79,7 +88,7 @@ class Session:
         """(failures, verdicts, dtype) of the implementation on one case; Stop when the session
         has ended (its last case is judged first)."""
         layout, spec = self.info.get("LAYOUT"), casefile.spec_dict(case.spec)
-        outcome = self.call("gradients", to_user(case.params, layout), case.X, case.T, spec)
+        outcome = self.call("gradients", to_user(case.params, layout), case.X, user_targets(case), spec)
         calls = [outcome]
         if outcome.kind not in ("ok", "mutated_input"):
             result = [row(outcome.kind, outcome.detail, case)], [], None
@@ -89,7 +98,7 @@ class Session:
                 failures.insert(0, row("mutated_input", outcome.detail, case))
             if self.info.get("has_train_step"):  # judged whatever the gradients were: its own verdict
                 lr = learning_rate(oracle)
-                step = self.call("train_step", to_user(case.params, layout), case.X, case.T, spec, lr)
+                step = self.call("train_step", to_user(case.params, layout), case.X, user_targets(case), spec, lr)
                 calls.append(step)
                 if step.kind not in ("ok", "mutated_input"):
                     failures.append(row(step.kind, "train_step: " + step.detail, case))

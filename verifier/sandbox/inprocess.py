@@ -56,7 +56,22 @@ class InProcess:
         layout = self._attr("LAYOUT")
         if layout is not None and not isinstance(layout, str):
             raise ImplementationError(f'{self.name}: LAYOUT must be a string such as "in_out"')
-        return {**names, "LAYOUT": layout, "has_gradients": True, "has_train_step": callable(self._train_step)}
+        try:
+            loss = self._attr("LOSS")
+            names["LOSS"] = None if loss is None else values.attribute_names(loss, "SUPPORTED_LOSSES")[0]
+        except TypeError as exc:
+            raise ImplementationError(f"{self.name}: LOSS: {exc}") from None
+        targets = self._attr("TARGETS")
+        if targets is not None and not isinstance(targets, str):
+            raise ImplementationError(f'{self.name}: TARGETS must be a string such as "labels"')
+        return {
+            **names,
+            "TARGETS": targets,
+            "LAYOUT": layout,
+            "has_gradients": True,
+            "has_train_step": callable(self._train_step),
+            "has_supports": False,
+        }
 
     def _attr(self, name):
         return next((getattr(o, name) for o in self._attrs if getattr(o, name, None) is not None), None)
