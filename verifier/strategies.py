@@ -239,7 +239,9 @@ def pinned_specs(
     if activations and int(sizes[-1]) == 1 and activations[-1] == "softmax":
         raise SpecError(f"the pinned network {list(sizes)}, {list(activations)}: {ONE_OUTPUT_SOFTMAX}")
     losses = loss_names(losses)
-    specs = [NetworkSpec(tuple(sizes), tuple(activations), n, targets) for n in losses if compatible(activations[-1], n)]
+    specs = [
+        NetworkSpec(tuple(sizes), tuple(activations), n, targets) for n in losses if compatible(activations[-1], n)
+    ]
     if not specs:
         raise SpecError(f"no loss in {list(losses)} fits output activation {activations[-1]}")
     for s in specs:

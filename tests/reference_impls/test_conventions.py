@@ -43,7 +43,18 @@ def test_the_three_spellings_are_one_convention():
 
 @pytest.mark.parametrize(
     "kind, factor, outputs, batch, l2, l2f, l2b, bias",
-    list(itertools.product(conventions.KINDS, (1.0, 0.5, 3.0), ("sum", "mean"), ("sum", "mean"), (0.0, 0.1), (1.0, 0.5), ("none", "mean"), (False, True)))[::7],
+    list(
+        itertools.product(
+            conventions.KINDS,
+            (1.0, 0.5, 3.0),
+            ("sum", "mean"),
+            ("sum", "mean"),
+            (0.0, 0.1),
+            (1.0, 0.5),
+            ("none", "mean"),
+            (False, True),
+        )
+    )[::7],
 )
 def test_every_name_parses_back_to_its_convention(kind, factor, outputs, batch, l2, l2f, l2b, bias):
     c = Convention(kind, factor, outputs, batch, l2, l2f, l2b, bias)
@@ -85,7 +96,11 @@ VARIANTS = {  # key -> the conventions that vary it (kind sets its output activa
     "over_batch": ["squared,over_batch=mean", "bce,over_batch=sum", "ce,over_batch=sum"],
     "l2": ["squared,l2=0.3", "bce,l2=0.05", "ce,l2=1e-3"],
     "l2_factor": ["squared,l2=0.3,l2_factor=0.5", "bce,l2=0.2,l2_factor=0.5", "ce,l2=0.1,l2_factor=0.5"],
-    "l2_over_batch": ["squared,l2=0.3,l2_over_batch=mean", "bce,l2=0.2,l2_over_batch=mean", "ce,l2=1,l2_over_batch=mean"],
+    "l2_over_batch": [
+        "squared,l2=0.3,l2_over_batch=mean",
+        "bce,l2=0.2,l2_over_batch=mean",
+        "ce,l2=1,l2_over_batch=mean",
+    ],
     "l2_bias": ["squared,l2=0.3,l2_bias=true", "bce,l2=0.2,l2_bias=true", "ce,l2=0.1,l2_bias=true,l2_over_batch=mean"],
 }
 

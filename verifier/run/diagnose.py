@@ -102,7 +102,9 @@ def _step(sandbox, info, case, oracle_for, to_user):
     layout = info.get("LAYOUT")
     oracle = oracle_for(case)
     lr = learning_rate(oracle)
-    step = sandbox.train_step(to_user(case.params, layout), case.X, user_targets(case), casefile.spec_dict(case.spec), lr)
+    step = sandbox.train_step(
+        to_user(case.params, layout), case.X, user_targets(case), casefile.spec_dict(case.spec), lr
+    )
     if step.kind not in ("ok", "mutated_input"):
         return None
     shaped = structure(case, step.params, layout)

@@ -133,10 +133,14 @@ def _loss_value(value, attr):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str) or not isinstance(v, (str, int, float, bool)):
-                raise TypeError(f"{attr}: a loss mapping holds str keys and str, number or bool values, got {k!r}: {v!r:.80}")
+                raise TypeError(
+                    f"{attr}: a loss mapping holds str keys and str, number or bool values, got {k!r}: {v!r:.80}"
+                )
             out[k] = v
         return out
-    raise TypeError(f'{attr} must be a loss name such as "mse" or a mapping such as {{"kind": "squared"}}, got {type(value).__name__}')
+    raise TypeError(
+        f'{attr} must be a loss name such as "mse" or a mapping such as {{"kind": "squared"}}, got {type(value).__name__}'
+    )
 
 
 def attribute_names(value, attr):
