@@ -119,6 +119,6 @@ class InProcess:
 
 
 def _read_only(a):
-    a = np.array(a, dtype=np.float64, copy=True)
+    a = np.array(a, dtype=np.int64 if np.asarray(a).dtype.kind in "iu" else np.float64, copy=True)  # labels stay ints
     a.flags.writeable = False
     return a
