@@ -145,6 +145,7 @@ class RunConfig:
     activations: tuple[str, ...] | None = None  # names to draw from
     layer_activations: tuple[str, ...] | None = None  # one per layer, with sizes: pinned
     loss: str | None = None  # pin the loss: a preset or a convention's canonical name
+    python: str | None = None  # the interpreter the checked code runs under (None: this one)
     targets: str | None = None  # soft, one_hot or labels (None: the module's TARGETS, else soft)
     batch: int | None = None  # pin the batch size
     cases_dir: str | None = None  # where the smallest failing case is saved (None: nowhere)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 
 from .. import casefile, strategies
@@ -39,6 +40,16 @@ def sizes(text: str) -> list[int]:
     if len(out) < 2 or min(out) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give at least two sizes, each >= 1, like 4,8,3")
     return out
+
+
+def interpreter(text: str) -> str:
+    """An executable Python interpreter, by path or by name on PATH."""
+    found = shutil.which(text)
+    if not found:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: no executable there; give the path of a python, e.g. venv/bin/python"
+        )
+    return os.path.abspath(found)
 
 
 def seconds(text: str) -> float:
@@ -75,6 +86,12 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
         help="what T holds: soft rows (default), one_hot rows, or labels (class indices of shape (B,), for ce)",
     )
     p.add_argument("--batch", type=positive, help="pin the batch size")
+    p.add_argument(
+        "--python",
+        type=interpreter,
+        metavar="PATH",
+        help="run the checked code under this interpreter (your environment, with your libraries; it needs numpy)",
+    )
     p.add_argument("--mode", choices=MODES, default=DEFAULT.mode, help="full: every entry (default)")
     p.add_argument("--case", help="rerun exactly this case file (the replay of a failure)")
     p.add_argument(
@@ -129,6 +146,7 @@ def config_from(args) -> tuple[RunConfig, object]:
         layer_activations=pinned,
         loss=strategies.loss_name(args.loss) if args.loss is not None else None,
         targets=args.targets,
+        python=getattr(args, "python", None),
         batch=args.batch,
         cases_dir=args.cases_dir,
     )

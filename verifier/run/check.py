@@ -144,7 +144,7 @@ def run_check(
     if case is None:  # networks the options alone rule out: said before the code is even imported
         strategy_for({}, config)
     start = time.perf_counter()
-    with runner if runner is not None else Sandbox(impl, timeout=config.timeout) as sandbox:
+    with runner if runner is not None else Sandbox(impl, timeout=config.timeout, python=config.python) as sandbox:
         session = Session(sandbox, declared(sandbox.describe(), config), config)
 
         def judge(c):
