@@ -129,6 +129,7 @@ class CheckResult:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None  # why exploration ended before its examples (budget, misbehaviour)
+    skipped: int = 0  # cases the code declined (NotImplementedError): run, not judged
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ __all__ = [
     "pinned_specs",
     "explore",
     "is_flaky",
+    "reject",
+    "is_unsatisfiable",
     "REGIMES",
     "TARGETS",
 ]
@@ -390,6 +392,16 @@ def explore(
     except Exception as exc:  # the shrunk failure, re-raised by Hypothesis
         return exc
     return None
+
+
+def reject() -> None:
+    """Inside `explore`'s body: this case does not count (the code declined it); draw another."""
+    hypothesis.reject()
+
+
+def is_unsatisfiable(exc: BaseException | None) -> bool:
+    """Whether `explore` ended because every case drawn was rejected."""
+    return isinstance(exc, hypothesis.errors.Unsatisfiable)
 
 
 def is_flaky(exc: BaseException | None) -> bool:

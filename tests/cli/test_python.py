@@ -12,8 +12,10 @@ import venv
 import pytest
 from conftest import ROOT
 
-CODE = (ROOT / "examples" / "correct_vectorized.py").read_text().replace(
-    "import numpy as np\n", "import numpy as np\nimport bpv_only_in_other_env\n", 1
+CODE = (
+    (ROOT / "examples" / "correct_vectorized.py")
+    .read_text()
+    .replace("import numpy as np\n", "import numpy as np\nimport bpv_only_in_other_env\n", 1)
 )
 
 

@@ -195,7 +195,14 @@ def stopped_line(r) -> str:
 def mode_words(r: CheckResult) -> str:
     """ ", fast mode (directions seed S)" for a fast-mode run, else ""."""
     seed = directions_seed(r)
-    return "" if seed is None else f", fast mode (directions seed {seed})"
+    fast = "" if seed is None else f", fast mode (directions seed {seed})"
+    return fast + skipped_words(r)
+
+
+def skipped_words(r) -> str:
+    """ ", N skipped (NotImplementedError)" when the code declined cases, else ""."""
+    n = getattr(r, "skipped", 0)
+    return f", {n} skipped (NotImplementedError)" if n else ""
 
 
 # --- a class run's summary: one row per implementation --------------------------------------

@@ -29,6 +29,14 @@ from .session import Session, to_user
 MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
 
 
+NO_VERDICT = ("incomplete", "nothing_to_judge")  # rows that make a run an error, not a fail
+
+
+def min_judged(config: RunConfig, case) -> int:
+    """Judged cases a verdict needs: a quarter of the examples (at least 1); the case, for a replay."""
+    return 1 if case is not None else max(1, config.examples // 4)
+
+
 def oracle_for(case, config: RunConfig):
     """(oracle, judge) for the run's mode: full judges every entry against full_oracles(case);
     fast (verifier/judge/fast.py) judges each tensor along random directions, entries only
@@ -150,7 +158,11 @@ def run_check(
         def judge(c):
             if session.stopped:
                 raise Stop(session.stopped)
-            return session.check(c, *oracle_for(c, config))
+            before = session.skipped
+            result = session.check(c, *oracle_for(c, config))
+            if session.skipped > before and case is None:
+                strategies.reject()  # declined (NotImplementedError): not a case, draw another
+            return result
 
         if case is not None:
             require_supported(session.info, case.spec.activations, case.spec.loss, "the case")
@@ -164,6 +176,17 @@ def run_check(
                 failures, minimal = shrink.every_class(strategy, judge, config, failures)
         failures = _finish(session, failures, minimal, impl)
     stopped = session.stopped
+    judged = len(runs) if case is None else len(runs) - session.skipped
+    if not failures and judged < min_judged(config, case):
+        failures = [
+            Failure(
+                "nothing_to_judge",
+                f"nothing to judge: the code declined {session.skipped} of {len(runs) + session.skipped} cases with "
+                f"NotImplementedError, and {judged} judged is fewer than the {min_judged(config, case)} a "
+                "verdict needs; narrow the cases to what it supports (--sizes, --activations, --loss, "
+                "SUPPORTED_ACTIVATIONS, SUPPORTED_LOSSES) or make it handle them",
+            )
+        ]
     if stopped and not failures:  # never a pass: the run did not judge what it was asked to
         failures = [
             Failure(
@@ -174,7 +197,7 @@ def run_check(
             )
         ]
     return CheckResult(
-        verdict=("error" if all(f.kind == "incomplete" for f in failures) else "fail") if failures else "pass",
+        verdict=("error" if all(f.kind in NO_VERDICT for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
         examples=len(runs),
         implementation=str(impl),
@@ -185,6 +208,7 @@ def run_check(
         tensors=_per_tensor(runs),
         seconds=time.perf_counter() - start,
         stopped=stopped,
+        skipped=session.skipped,
         extra={
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),

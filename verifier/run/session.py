@@ -44,6 +44,11 @@ def user_targets(case):
     return case.T
 
 
+def declined(outcome: CallOutcome) -> bool:
+    """Whether the call raised NotImplementedError: the code declines the case (DESIGN 3)."""
+    return outcome.kind == "exception" and outcome.detail.startswith("NotImplementedError")
+
+
 class Session:
     """The sandbox (or in-process runner), what it described, the run's configuration, and the
     clock: `check(case, oracle, judge)` judges one case or raises Stop."""
@@ -56,6 +61,7 @@ class Session:
         self.first_done: float | None = None  # when the first case finished
         self.costly: list[str] = []  # kinds of the costly calls so far
         self.after_costly = 0  # cases judged since the first costly call
+        self.skipped = 0  # cases the code declined with NotImplementedError (DESIGN section 3)
 
     # --- the clock ---------------------------------------------------------------------------
 
@@ -90,6 +96,10 @@ class Session:
         layout, spec = self.info.get("LAYOUT"), casefile.spec_dict(case.spec)
         outcome = self.call("gradients", to_user(case.params, layout), case.X, user_targets(case), spec)
         calls = [outcome]
+        if declined(outcome):  # a case the code says it does not handle: skipped, not failed
+            self.skipped += 1
+            self._after(calls)
+            return [], [], None
         if outcome.kind not in ("ok", "mutated_input"):
             result = [row(outcome.kind, outcome.detail, case)], [], None
         else:
