@@ -163,6 +163,7 @@ class CallOutcome:
     """What one call of the user's code came to.
 
     kind: "ok" | "exception" | "timeout" | "exited" | "bad_output" | "mutated_input".
+    A supports(spec) call answers in `accepted` (its kind "ok"); it carries no arrays.
     Values, shapes, dtypes and finiteness are passed through unjudged; "mutated_input" still
     carries the grads (or params) that were returned.
     """
@@ -177,3 +178,4 @@ class CallOutcome:
     mutated: tuple[str, ...] = ()  # inputs changed in place, e.g. ("params[0].W", "X")
     output_bytes: int = 0  # bytes the call printed in total, kept or not
     wall_seconds: float = 0.0  # round trip seen by the harness, transfer included
+    accepted: bool | None = None  # what supports(spec) answered, for a supports call

@@ -97,8 +97,10 @@ def declared(info, config: RunConfig):
     return info
 
 
-def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
-    """The cases an implementation is checked on: what it supports, narrowed by the options."""
+def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6, supports=None):
+    """The cases an implementation is checked on: what it supports, narrowed by the options;
+    `supports(spec) -> bool` (the code's own, asked in the child) filters the networks before
+    any data is drawn, so a rejected network costs a round trip, not an example."""
 
     def narrow(theirs, ours, what):
         if theirs is None:
@@ -130,6 +132,8 @@ def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
             sizes=config.sizes,
             targets=targets,
         )
+    if supports is not None:
+        specs = specs.filter(supports)
     return strategies.cases(specs=specs, batch=config.batch)
 
 
@@ -169,7 +173,7 @@ def run_check(
             runs = [(case, judge(case))]
             failures, minimal = list(runs[0][1][0]), {_class(f): case for f in runs[0][1][0]}
         else:
-            strategy = strategy_for(session.info, config)
+            strategy = strategy_for(session.info, config, supports=session.supports)
             runs = explore.explore(strategy, judge, examples=config.examples, seed=config.seed, progress=progress)
             failures, minimal = [f for _, r in runs for f in r[0]], {}
             if config.shrink and not session.stopped:
@@ -178,15 +182,7 @@ def run_check(
     stopped = session.stopped
     judged = len(runs) if case is None else len(runs) - session.skipped
     if not failures and judged < min_judged(config, case):
-        failures = [
-            Failure(
-                "nothing_to_judge",
-                f"nothing to judge: the code declined {session.skipped} of {len(runs) + session.skipped} cases with "
-                f"NotImplementedError, and {judged} judged is fewer than the {min_judged(config, case)} a "
-                "verdict needs; narrow the cases to what it supports (--sizes, --activations, --loss, "
-                "SUPPORTED_ACTIVATIONS, SUPPORTED_LOSSES) or make it handle them",
-            )
-        ]
+        failures = [_nothing_to_judge(session, judged, min_judged(config, case))]
     if stopped and not failures:  # never a pass: the run did not judge what it was asked to
         failures = [
             Failure(
@@ -212,7 +208,23 @@ def run_check(
         extra={
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
+            **({"rejected_networks": session.rejected} if session.rejected else {}),
         },
+    )
+
+
+def _nothing_to_judge(session, judged: int, need: int) -> Failure:
+    """The row of a run that judged too few cases to give a verdict (DESIGN section 3)."""
+    why = []
+    if session.skipped:
+        why.append(f"the code declined {session.skipped} case(s) with NotImplementedError")
+    if session.rejected:
+        why.append(f"its supports(spec) turned down {session.rejected} of {len(session.answers)} networks drawn")
+    return Failure(
+        "nothing_to_judge",
+        f"nothing to judge: {' and '.join(why) or 'no case could be drawn'}, and {judged} judged is fewer "
+        f"than the {need} a verdict needs; narrow the cases to what it supports (--sizes, --activations, "
+        "--loss, SUPPORTED_ACTIVATIONS, SUPPORTED_LOSSES) or make it handle them",
     )
 
 

@@ -62,6 +62,7 @@ class Session:
         self.costly: list[str] = []  # kinds of the costly calls so far
         self.after_costly = 0  # cases judged since the first costly call
         self.skipped = 0  # cases the code declined with NotImplementedError (DESIGN section 3)
+        self.answers: dict = {}  # NetworkSpec -> CallOutcome of the code's supports(spec)
 
     # --- the clock ---------------------------------------------------------------------------
 
@@ -88,12 +89,33 @@ class Session:
             self.stop(f"the budget of {self.config.budget:g} s was spent (during a call)")
         return outcome
 
+    # --- what the code takes ------------------------------------------------------------------
+
+    def supports(self, spec) -> bool:
+        """Whether the code takes networks like `spec`: its supports(spec), asked once per spec
+        (True when it defines none). A supports call that misbehaves answers True, so that the
+        case is drawn and its row says what supports did (`check`), never dropped in silence."""
+        if not self.info.get("has_supports"):
+            return True
+        if spec not in self.answers:
+            self.answers[spec] = self.call("supports", casefile.spec_dict(spec))
+        return self.answers[spec].accepted is not False
+
+    @property
+    def rejected(self) -> int:
+        """Networks (specs) the code's supports(spec) turned down: never drawn as cases."""
+        return sum(1 for o in self.answers.values() if o.accepted is False)
+
     # --- one case ----------------------------------------------------------------------------
 
     def check(self, case, oracle, judge):
         """(failures, verdicts, dtype) of the implementation on one case; Stop when the session
         has ended (its last case is judged first)."""
         layout, spec = self.info.get("LAYOUT"), casefile.spec_dict(case.spec)
+        answer = self.answers.get(case.spec)
+        if answer is not None and answer.kind != "ok":  # supports(spec) itself misbehaved
+            self._after([answer])
+            return [row(answer.kind, "supports(spec): " + answer.detail.removeprefix("supports: "), case)], [], None
         outcome = self.call("gradients", to_user(case.params, layout), case.X, user_targets(case), spec)
         calls = [outcome]
         if declined(outcome):  # a case the code says it does not handle: skipped, not failed

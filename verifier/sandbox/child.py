@@ -20,7 +20,8 @@ be privileged: `child_setup.py` (import path, limits, the privilege drop of "ini
 exception texts; also used in-process by the Python API).
 
 Requests ("op"): "init" (limits, privileges, import path), "load" (import the user's module,
-answer with its optional attributes), "call" (run gradients or train_step on the arrays sent).
+answer with its optional attributes), "call" (run gradients or train_step on the arrays sent),
+"supports" (the module's supports(spec) on a spec alone: no arrays, so it is cheap).
 The parent validates everything it receives; this file does its best to answer well-formed
 frames even when the user's code has monkeypatched numpy, but the parent never relies on it.
 """
@@ -256,6 +257,22 @@ def _readable_input(name):
     return name
 
 
+def _supports(header):
+    """The user's supports(spec) as {"kind": "ok", "value": bool}, or the exception it raised."""
+    fn = getattr(_module, "supports", None) if _module is not None else None
+    if not callable(fn):
+        return {"kind": "exception", "detail": "the implementation defines no supports(spec)"}
+    try:
+        value = fn(values.make_spec(header.get("spec", {})))
+    except SystemExit as exc:
+        return {"kind": "exited", "detail": f"supports called sys.exit({exc.code!r})"}
+    except BaseException as exc:
+        return {"kind": "exception", "detail": values.exception_text(exc)}
+    if not isinstance(value, (bool, np.bool_)):
+        return {"kind": "bad_output", "detail": f"supports(spec) returned {type(value).__name__}, not True or False"}
+    return {"kind": "ok", "value": bool(value)}
+
+
 # ---------------------------------------------------------------- main loop
 
 
@@ -286,6 +303,8 @@ def main(argv):
                     reply = {"kind": "load_error", "error": "exception", "detail": values.exception_text(exc)}
             elif op == "call":
                 reply, out = _call(header, arrays)
+            elif op == "supports":
+                reply = _supports(header)
             else:
                 reply = {"kind": "error", "detail": f"unknown request {op!r}"}
         except BaseException as exc:

@@ -174,6 +174,33 @@ class Sandbox(Exchange):
         """Run the user's train_step(params, X, T, spec, lr); the new params come back."""
         return self._call("train_step", params, X, T, spec, float(lr))
 
+    def supports(self, spec) -> CallOutcome:
+        """Run the user's supports(spec) (DESIGN section 3): `accepted` holds its answer. A spec
+        goes over, no arrays, so the call costs a round trip."""
+        t0 = time.monotonic()
+        request = {"op": "supports", "spec": spec_json(spec)}
+        try:
+            self._ensure_loaded()
+            header, _ = self._exchange(request, [], self.timeout, 0, ("ok",) + _KINDS[1:] + ("error",))
+        except Broken as exc:
+            self._kill()
+            return CallOutcome(kind=exc.kind, detail=f"supports: {exc.detail}", output=self._excerpt())
+        kind, detail = header["kind"], as_text(header.get("detail"))
+        value = header.get("value")
+        if kind == "ok" and not isinstance(value, bool):
+            kind, detail = "bad_output", "supports: malformed reply from the sandbox process"
+        if kind == "error":
+            self._kill()
+            kind = "bad_output"
+        wall = time.monotonic() - t0
+        return CallOutcome(
+            kind=kind,
+            detail=detail,
+            accepted=value if kind == "ok" else None,
+            output=self._excerpt(),
+            wall_seconds=wall,
+        )
+
     # ------------------------------------------------------------ implementation
 
     def _resolve(self, impl: str) -> dict[str, Any]:
