@@ -130,6 +130,7 @@ class CheckResult:
     extra: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None  # why exploration ended before its examples (budget, misbehaviour)
     skipped: int = 0  # cases the code declined (NotImplementedError): run, not judged
+    notes: tuple[str, ...] = ()  # what the code does that is accepted but said (a (1, n) db, a clipped log)
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,11 @@ def stopped_line(r) -> str:
     return f"Exploration {r.stopped}, after {r.examples} cases: the rows below are what it found."
 
 
+def note_lines(r) -> list[str]:
+    """ "Note: ..." for each thing the code does that was accepted but is said (DESIGN section 3)."""
+    return [f"Note: {n}" for n in getattr(r, "notes", ())]
+
+
 def mode_words(r: CheckResult) -> str:
     """ ", fast mode (directions seed S)" for a fast-mode run, else ""."""
     seed = directions_seed(r)

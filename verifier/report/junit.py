@@ -70,6 +70,8 @@ def _check(root, r):
         properties["stopped"] = r.stopped
     if getattr(r, "skipped", 0):
         properties["skipped"] = r.skipped  # cases declined with NotImplementedError
+    if getattr(r, "notes", ()):
+        properties["notes"] = "; ".join(r.notes)
     seed = common.directions_seed(r)
     if seed is not None:
         properties["directions_seed"] = seed

@@ -18,7 +18,7 @@ from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
 from ..judge.rows import with_step_curves
-from ..judge.shape import narrowest
+from ..judge.shape import NOTE_KINDS, narrowest
 from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore, shrink
@@ -158,15 +158,19 @@ def run_check(
     start = time.perf_counter()
     with runner if runner is not None else Sandbox(impl, timeout=config.timeout, python=config.python) as sandbox:
         session = Session(sandbox, declared(sandbox.describe(), config), config)
+        notes: dict[str, str] = {}  # note kind -> the first such row's detail
 
         def judge(c):
             if session.stopped:
                 raise Stop(session.stopped)
             before = session.skipped
-            result = session.check(c, *oracle_for(c, config))
+            rows, verdicts, dtype = session.check(c, *oracle_for(c, config))
             if session.skipped > before and case is None:
                 strategies.reject()  # declined (NotImplementedError): not a case, draw another
-            return result
+            for f in rows:
+                if f.kind in NOTE_KINDS:
+                    notes.setdefault(f.kind, f.detail)
+            return [f for f in rows if f.kind not in NOTE_KINDS], verdicts, dtype
 
         if case is not None:
             require_supported(session.info, case.spec.activations, case.spec.loss, "the case")
@@ -205,6 +209,7 @@ def run_check(
         seconds=time.perf_counter() - start,
         stopped=stopped,
         skipped=session.skipped,
+        notes=tuple(notes.values()),
         extra={
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
