@@ -326,6 +326,15 @@ def loss_from_output(ZL, YL, T, spec):
     return data_loss(YL, T, spec)
 
 
+def clipped_loss(params, X, T, spec, eps):
+    """J with the output probabilities clipped to [eps, 1 - eps] before every log, as code that
+    guards log(0) computes it (bce and ce kinds; the squared kind takes no log)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        Z, A = forward(params, X, spec)
+        Y = np.clip(A[-1], eps, 1 - eps)
+        return data_loss(Y, T, spec) + penalty(params, spec, len(X))
+
+
 def loss(params, X, T, spec):
     """J(params) on the batch X with targets T: the data term plus the penalty."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

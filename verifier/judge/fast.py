@@ -167,7 +167,7 @@ def judge_fast(case, oracle, grads, loss, layout=None):
         verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])
         verdicts.append(verdict)
         failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
-    failures += loss_rows(case, oracle.loss, loss, jd)
+    failures += loss_rows(case, oracle.loss, loss, jd, not failures)
     return notes + failures, verdicts, dtype
 
 

@@ -33,7 +33,7 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
     for v in verdicts:
         if v.failed and not any(f.layer == v.layer and f.param == v.param for f in failures):
             failures.append(mismatch_row(case, oracle.grads, grads, jd, v))
-    return notes + failures + loss_rows(case, oracle.loss, loss, jd), verdicts, dtype
+    return notes + failures + loss_rows(case, oracle.loss, loss, jd, not failures), verdicts, dtype
 
 
 def learning_rate(oracle) -> float:
