@@ -85,7 +85,7 @@ def gradients_with_flags(params, X, T, spec) -> CSResult:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         Z, A = model.forward(params, X, spec)
         J = float(model.loss_from_output(Z[-1], A[-1], T, spec) + model.penalty(params, spec, len(X)))
-        L, acts = len(params), [model.ACTIVATIONS[a] for a in spec.activations]
+        L, acts = len(params), [model.activation(a) for a in spec.activations]
         zero = [None] + [Z[l] == 0 if acts[l - 1].kink and np.any(Z[l] == 0) else None for l in range(1, L + 1)]
         net = _Net(list(params), Z, A, slopes(Z, spec), zero, output_gradient(Z[L], T, spec))
         grads, kinks = [], []
@@ -114,8 +114,7 @@ def slopes(Z, spec):
     """[None, s_1, ..., s_{L-1}]: s_l = Im h_l(Z[l] + iH) / H, the complex step of each hidden
     activation at the clean pre-activations (Z[0] and Z[L] need none)."""
     return [None] + [
-        np.imag(model.ACTIVATIONS[spec.activations[l - 1]].h(Z[l] + 1j * H)) / H
-        for l in range(1, len(spec.activations))
+        np.imag(model.activation(spec.activations[l - 1]).h(Z[l] + 1j * H)) / H for l in range(1, len(spec.activations))
     ]
 
 
@@ -138,7 +137,7 @@ def carry(params, slope, l, tZ, zero=None):
 
 def output_gradient(ZL, T, spec):
     """G = dJ/dZ[L]: one complex step of model.loss_from_output per output entry."""
-    h_out = model.ACTIVATIONS[spec.activations[-1]].h
+    h_out = model.activation(spec.activations[-1]).h
     Zc, G = ZL.astype(complex), np.empty_like(ZL)
     for n, k in np.ndindex(ZL.shape):
         Zc[n, k] += 1j * H

@@ -25,12 +25,12 @@ def output_delta(Z, A, T, spec):
     dJdY = model.d_loss(A[-1], T, spec)
     if out == "softmax":
         return model.softmax_vjp(A[-1], dJdY)
-    return dJdY * model.ACTIVATIONS[out].dh(Z[-1])
+    return dJdY * model.activation(out).dh(Z[-1])
 
 
 def h_prime(spec, l, Zl):
     """h'_l(Z[l]), the model's derivative of layer l's activation (l is 1-based)."""
-    return model.ACTIVATIONS[spec.activations[l - 1]].dh(Zl)
+    return model.activation(spec.activations[l - 1]).dh(Zl)
 
 
 def backward(params, Z, A, delta, spec, dh=None):

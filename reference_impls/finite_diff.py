@@ -95,7 +95,7 @@ def gradients_with_error(params, X, T, spec) -> FDResult:
         raise ValueError("softmax is an output-layer activation only")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         Z, A = model.forward(params, X, spec)
-        acts = [None] + [model.ACTIVATIONS[name] for name in spec.activations]
+        acts = [None] + [model.activation(name) for name in spec.activations]
         net = _Net(list(params), T, spec, Z, A, [a and a.h for a in acts], [bool(a and a.kink) for a in acts])
         J = float(model.loss_from_output(Z[-1], A[-1], T, spec) + model.penalty(params, spec, len(X)))
         R = _rounding_scale(net)

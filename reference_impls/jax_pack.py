@@ -111,7 +111,9 @@ def _validate(params, X, T, spec):
             f"spec has {len(sizes)} sizes and {len(acts)} activations, params {len(params)} "
             "layers: need L + 1 sizes, L activations and L (W, b) pairs"
         )
-    unknown = [a for a in acts if a not in ACTIVATION_CODES]
+    unknown = [a for a in acts if model.base_name(a) not in ACTIVATION_CODES]
+    for a in acts:
+        model.split_name(a)  # ValueError saying the fix for a bad parameter
     if unknown:
         raise ValueError(f"unknown activation {unknown[0]!r}; expected one of {tuple(ACTIVATION_CODES)}")
     if "softmax" in acts[:-1]:
@@ -144,12 +146,22 @@ def _layer_codes(acts, kind, Lp):
     """One code per padded layer: identity for the pass-throughs, then the network's; a softmax
     output runs as identity (the loss applies it), a sigmoid + bce output as the softplus tail."""
     codes = np.zeros(Lp, dtype=np.int32)
-    codes[Lp - len(acts) :] = [ACTIVATION_CODES[a] for a in acts]
+    codes[Lp - len(acts) :] = [ACTIVATION_CODES[model.base_name(a)] for a in acts]
     if acts[-1] == "softmax":
         codes[-1] = _IDENTITY
     if kind == BCE_FUSED:
         codes[-1] = _SOFTPLUS_TAIL
     return codes
+
+
+def _slopes(acts, Lp):
+    """One leaky_relu slope per padded layer (the parameter of leaky_relu:SLOPE, else 0.01);
+    only a leaky_relu layer reads its slope."""
+    slopes = np.full(Lp, model.LEAKY_SLOPE)
+    for i, a in enumerate(acts):
+        s = model.split_name(a)[1]
+        slopes[Lp - len(acts) + i] = model.LEAKY_SLOPE if s is None else s
+    return slopes
 
 
 def _pad_rows(M, Bp, P):
@@ -175,6 +187,7 @@ def pack(params, X, T, spec, **bucket_args):
         _pad_rows(X, Bp, P),
         _pad_rows(T, Bp, P),
         _layer_codes(acts, kind, Lp),
+        _slopes(acts, Lp),
         np.int32(acts[-1] == "softmax"),
         np.int32(kind),
         np.float64(D / conv.factor),

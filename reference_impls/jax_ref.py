@@ -68,8 +68,6 @@ if _CACHE_DIR:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-LEAKY_SLOPE = 0.01
-
 # --- activations: forms whose values and autodiff derivatives stay accurate --------------------
 #
 # One test, z > 0, picks every piece, so the derivative at z = 0 is the z <= 0 side's:
@@ -97,12 +95,13 @@ def _tanh(z):
     return jnp.where(pos, t, -t)
 
 
-def _relu(z):
+def _relu(z, s=None):
     return jnp.where(z > 0, z, 0.0)
 
 
-def _leaky_relu(z):
-    return jnp.where(z > 0, z, LEAKY_SLOPE * z)
+def _leaky_relu(z, s):
+    """z for z > 0, else s z: s is the layer's slope (leaky_relu:SLOPE), data, not a constant."""
+    return jnp.where(z > 0, z, s * z)
 
 
 def _softplus_tail(z):
@@ -115,14 +114,15 @@ def _softplus(z):
     return _relu(z) + _softplus_tail(z)
 
 
+# Each layer function takes (z, slope); only leaky_relu reads the slope.
 _LAYER_FUNCTIONS = (
-    lambda z: z,
-    _sigmoid,
-    _tanh,
+    lambda z, s: z,
+    lambda z, s: _sigmoid(z),
+    lambda z, s: _tanh(z),
     _relu,
     _leaky_relu,
-    _softplus,
-    _softplus_tail,
+    lambda z, s: _softplus(z),
+    lambda z, s: _softplus_tail(z),
 )
 
 
@@ -140,18 +140,18 @@ def _masked_softmax(z, cols):
 # --- the padded network ------------------------------------------------------------------------
 
 
-def _padded_loss(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL, l2c, l2b, real):
+def _padded_loss(Ws, bs, X, T, codes, slopes, softmax_out, kind, divisor, B, nL, l2c, l2b, real):
     """J of the padded network: Ws (Lp, P, P), bs (Lp, P), X and T (Bp, P), codes (Lp,) layer
-    codes; output rows >= B and columns >= nL are padding, masked out of the loss. The data
-    term is the sum of the chosen kind's terms / divisor; the L2 penalty l2c (sum W^2 + l2b
+    codes, slopes (Lp,) each layer's leaky_relu slope; output rows >= B and columns >= nL are
+    padding, masked out of the loss. The data term is the sum of the chosen kind's terms / divisor; the L2 penalty l2c (sum W^2 + l2b
     sum b^2) over the real layers (real: 1 or 0 per padded layer)."""
 
     def layer(carry, wbc):
-        W, b, code = wbc
+        W, b, code, slope = wbc
         z = carry[0] @ W.T + b
-        return (lax.switch(code, _LAYER_FUNCTIONS, z), z), None
+        return (lax.switch(code, _LAYER_FUNCTIONS, z, slope), z), None
 
-    (a, z), _ = lax.scan(layer, (X, X), (Ws, bs, codes))
+    (a, z), _ = lax.scan(layer, (X, X), (Ws, bs, codes, slopes))
 
     Bp, P = z.shape
     cols = jnp.arange(P)[None, :] < nL

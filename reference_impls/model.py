@@ -10,6 +10,8 @@ neighbourhood of every real point away from a kink.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -78,14 +80,14 @@ def d_relu(z):
     return np.where(_real(z) > 0, 1.0, 0.0).astype(np.result_type(z, 1.0))
 
 
-def leaky_relu(z):
-    """h(z) = z if z > 0 else 0.01 z."""
-    return np.where(_real(z) > 0, z, LEAKY_SLOPE * z)
+def leaky_relu(z, slope=LEAKY_SLOPE):
+    """h(z) = z if z > 0 else slope z (slope 0.01 unless the name says, e.g. leaky_relu:0.2)."""
+    return np.where(_real(z) > 0, z, slope * z)
 
 
-def d_leaky_relu(z):
-    """h'(z) = 1 if z > 0 else 0.01 (the convention 0.01 at the kink z = 0)."""
-    return np.where(_real(z) > 0, 1.0, LEAKY_SLOPE).astype(np.result_type(z, 1.0))
+def d_leaky_relu(z, slope=LEAKY_SLOPE):
+    """h'(z) = 1 if z > 0 else slope (the convention: the slope at the kink z = 0)."""
+    return np.where(_real(z) > 0, 1.0, slope).astype(np.result_type(z, 1.0))
 
 
 def softplus(z):
@@ -134,6 +136,63 @@ ACTIVATIONS = {
 OUTPUT_ONLY = ("softmax",)
 HIDDEN_ACTIVATIONS = tuple(n for n in ACTIVATIONS if n not in OUTPUT_ONLY)
 ACTIVATION_NAMES = tuple(ACTIVATIONS)
+PARAMETERISED = ("leaky_relu",)  # names that may carry a parameter: leaky_relu:SLOPE (DESIGN 2a)
+
+
+def split_name(name: str) -> tuple[str, float | None]:
+    """("leaky_relu", 0.2) for "leaky_relu:0.2", (name, None) for a plain name; ValueError
+    saying the fix for a parameter that is not a finite number >= 0, or on another name."""
+    base, sep, arg = str(name).partition(":")
+    if not sep:
+        return base, None
+    if base not in PARAMETERISED:
+        raise ValueError(f"activation {name!r}: only {', '.join(PARAMETERISED)} takes a parameter (leaky_relu:0.2)")
+    try:
+        slope = float(arg)
+    except ValueError:
+        slope = math.nan
+    if not math.isfinite(slope) or slope < 0:
+        raise ValueError(f"activation {name!r}: the slope after ':' must be a number >= 0, e.g. leaky_relu:0.2")
+    return base, slope
+
+
+def activation_name(name: str) -> str:
+    """The canonical spelling: "leaky_relu" for slope 0.01, "leaky_relu:0.2" (repr of the
+    float) otherwise, the name itself for the rest. ValueError for an unknown name."""
+    base, slope = split_name(name)
+    if base not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)} or leaky_relu:SLOPE")
+    return base if slope is None or slope == LEAKY_SLOPE else f"{base}:{slope!r}"
+
+
+def base_name(name: str) -> str:
+    """The activation without its parameter: "leaky_relu" for "leaky_relu:0.2"."""
+    return str(name).partition(":")[0]
+
+
+def activation(name: str) -> Activation:
+    """The Activation a name stands for, its parameter included (leaky_relu:0.2). A plain name
+    is looked up in ACTIVATIONS each time (so the table stays the one truth)."""
+    if ":" not in str(name):
+        try:
+            return ACTIVATIONS[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)} or leaky_relu:SLOPE"
+            ) from None
+    return _parameterised(name)
+
+
+@functools.lru_cache(maxsize=64)
+def _parameterised(name: str) -> Activation:
+    base, slope = split_name(name)
+    if base not in ACTIVATIONS or slope is None:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)} or leaky_relu:SLOPE")
+    return Activation(
+        functools.partial(leaky_relu, slope=slope),
+        functools.partial(d_leaky_relu, slope=slope),
+        (min(slope, 1.0), max(slope, 1.0)),
+    )
 
 
 # --- losses (DESIGN section 2a): each kind's term l(y, t) beside dl/dy --------------------
@@ -315,7 +374,7 @@ def forward(params, X, spec):
     Z, A = [None], [X]
     for (W, b), name in zip(params, spec.activations):
         Z.append(A[-1] @ W.T + b)
-        A.append(ACTIVATIONS[name].h(Z[-1]))
+        A.append(activation(name).h(Z[-1]))
     return Z, A
 
 

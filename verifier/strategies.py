@@ -45,6 +45,7 @@ __all__ = [
     "validate_spec",
     "loss_name",
     "loss_names",
+    "activation_names",
     "pinned_specs",
     "explore",
     "is_flaky",
@@ -120,14 +121,18 @@ def loss_names(losses) -> tuple[str, ...]:
     return names
 
 
-def _check_names(names, allowed, what):
+def activation_names(names) -> tuple[str, ...]:
+    """Canonical activation names (leaky_relu:SLOPE included, DESIGN 2a); every activation
+    when `names` is None; SpecError saying the fix for an unknown name or a bad slope."""
     if names is None:
-        return tuple(allowed)
-    names = tuple(names)
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise SpecError(f"unknown {what} {unknown or names!r}; choose from {', '.join(allowed)}")
-    return names
+        return tuple(ALL_ACTIVATIONS)
+    names = (names,) if isinstance(names, str) else tuple(names)
+    if not names:
+        raise SpecError(f"no activation given; choose from {', '.join(ALL_ACTIVATIONS)}")
+    try:
+        return tuple(dict.fromkeys(model.activation_name(n) for n in names))
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def _fits(output_activation: str, loss: str, outputs: int) -> bool:
@@ -151,7 +156,10 @@ def validate_spec(spec: NetworkSpec) -> NetworkSpec:
         raise SpecError(f"sizes {list(spec.sizes)}: give at least two sizes, each >= 1")
     if len(spec.activations) != L:
         raise SpecError(f"{L} layers need {L} activations, got {len(spec.activations)}")
-    _check_names(spec.activations, ALL_ACTIVATIONS, "activation")
+    activation_names(spec.activations)  # SpecError for an unknown name or a bad slope
+    wrong = [a for a in spec.activations if model.activation_name(a) != a]
+    if wrong:
+        raise SpecError(f"activation {wrong[0]!r}: spell it {model.activation_name(wrong[0])!r}")
     if loss_name(spec.loss) != spec.loss:
         raise SpecError(f"loss {spec.loss!r}: spell it {loss_name(spec.loss)!r} (strategies.loss_name)")
     inner = [a for a in spec.activations[:-1] if a in model.OUTPUT_ONLY]
@@ -193,7 +201,7 @@ def network_specs(
     outputs (over one it is the constant 1). Arguments are checked here, before anything is
     drawn, with a SpecError that says the fix.
     """
-    acts = _check_names(activations, ALL_ACTIVATIONS, "activation")
+    acts = activation_names(activations)
     chosen_losses = loss_names(losses)
     _check_targets(targets, chosen_losses)
     if sizes is None and (not 1 <= min_depth <= max_depth or max_width < 1):

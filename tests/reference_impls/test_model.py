@@ -2,6 +2,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+from nets import Spec
 
 from reference_impls import model
 
@@ -84,3 +85,69 @@ def test_complex_step_through_h_at_exactly_zero(name):
     softplus derivative there once."""
     act = model.ACTIVATIONS[name]
     assert np.imag(act.h(np.array(1e-30j))) / 1e-30 == pytest.approx(float(act.dh(np.array(0.0))), rel=1e-14)
+
+
+# --- leaky_relu:SLOPE (DESIGN 2a): a parameter in the name, every reference honours it ------
+
+
+@pytest.mark.parametrize(
+    "name, canonical",
+    [
+        ("leaky_relu", "leaky_relu"),
+        ("leaky_relu:0.01", "leaky_relu"),
+        ("leaky_relu:.20", "leaky_relu:0.2"),
+        ("leaky_relu:0", "leaky_relu:0.0"),
+    ],
+)
+def test_a_slope_is_spelled_one_way(name, canonical):
+    assert model.activation_name(name) == canonical
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("leaky_relu:-1", "must be a number >= 0"),
+        ("leaky_relu:x", "must be a number >= 0"),
+        ("leaky_relu:inf", "must be a number >= 0"),
+        ("relu:0.2", "only leaky_relu takes a parameter"),
+        ("swish", "unknown activation 'swish'"),
+    ],
+)
+def test_a_bad_activation_name_says_the_fix(name, words):
+    with pytest.raises(ValueError) as e:
+        model.activation_name(name)
+    assert words in str(e.value)
+
+
+def test_the_slope_is_the_derivative_below_zero_and_the_kink_interval():
+    act = model.activation("leaky_relu:0.2")
+    z = np.array([-2.0, 3.0])
+    np.testing.assert_array_equal(act.h(z), [-0.4, 3.0])
+    np.testing.assert_array_equal(act.dh(z), [0.2, 1.0])
+    assert act.kink == (0.2, 1.0) and model.activation("leaky_relu").kink == (model.LEAKY_SLOPE, 1.0)
+
+
+@pytest.mark.parametrize("slope", ["0.2", "0.3", "1.5"])
+def test_every_reference_agrees_with_jax_on_a_leaky_slope(slope):
+    from reference_impls import complex_step, delta_rule, finite_diff, jax_ref
+
+    rng = np.random.default_rng(int(float(slope) * 10))
+    name = f"leaky_relu:{slope}"
+    sizes, acts = (3, 4, 4, 2), (name, name, "identity")
+    params = [(rng.normal(size=(m, n)), 0.5 * rng.normal(size=m)) for n, m in zip(sizes, sizes[1:])]
+    X, T = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    spec = Spec(sizes, acts, "sse")
+    J, ref = jax_ref.gradients_reverse(params, X, T, spec)
+    _, plain = jax_ref.gradients_reverse(
+        params, X, T, spec._replace(activations=("leaky_relu", "leaky_relu", "identity"))
+    )
+    assert not np.allclose(ref[0][0], plain[0][0])  # the slope reaches the JAX program
+    for fn in (delta_rule.gradients, complex_step.gradients, jax_ref.gradients_forward):
+        Jf, g = fn(params, X, T, spec)
+        assert Jf == pytest.approx(J, rel=1e-12)
+        for (a, b), (c, d) in zip(g, ref):
+            np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(b, d, rtol=1e-10, atol=1e-12)
+    fd = finite_diff.gradients_with_error(params, X, T, spec)
+    for (a, b), (c, d), (eW, eb) in zip(fd.grads, ref, fd.errors):
+        assert np.all(np.abs(a - c) <= eW + 1e-12) and np.all(np.abs(b - d) <= eb + 1e-12)

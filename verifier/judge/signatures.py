@@ -106,9 +106,17 @@ TRUE_FORM = {
 }
 
 
+def true_form(name: str) -> str:
+    """The right h' in words: "1 - h^2", "1 for z > 0, 0.2 for z < 0" for leaky_relu:0.2."""
+    base, slope = model.split_name(name)
+    if slope is not None:
+        return f"1 for z > 0, {slope:g} for z < 0"
+    return TRUE_FORM.get(base, base)
+
+
 def right_dh(name: str, Z):
     """The model's h'(Z) of an elementwise activation (not softmax)."""
-    dh = model.ACTIVATIONS[name].dh
+    dh = model.activation(name).dh
     if dh is None:
         raise ValueError(f"{name} has no elementwise h'")
     return dh(Z)

@@ -74,7 +74,7 @@ def _formula_scale(name, A):
 def _slope(name, Z, band):
     """|h'| bounded over what a correct implementation may use: at a kink unit (|z| <= band)
     either side's slope or any h'(0) in [lo, hi], so the largest |h'| of the interval."""
-    act = model.ACTIVATIONS[name]
+    act = model.activation(name)
     dh = np.abs(act.dh(Z))
     if act.kink is None:
         return dh
@@ -83,7 +83,7 @@ def _slope(name, Z, band):
 
 def _kink_derivative(name, Z, band):
     """h' as an interval (centre, radius): [lo, hi] where |z| <= band, exact elsewhere."""
-    act = model.ACTIVATIONS[name]
+    act = model.activation(name)
     dh = act.dh(Z)
     if act.kink is None:
         return dh, np.zeros_like(dh)
@@ -177,7 +177,7 @@ def _through(name, g, e_g, Zl, Al, eZl, band):
     """delta = g h'(Z), its error scale (g's error, the h' formula's, Z's error via h'') and a
     bound on |delta|: at a kink unit a correct implementation's delta may be anything up to
     |g| hi, not the reference's g h'(0), and its rounding is carried by every product below."""
-    dh = model.ACTIVATIONS[name].dh(Zl)
+    dh = model.activation(name).dh(Zl)
     slope = _slope(name, Zl, band)
     e_delta = e_g * slope + np.abs(g) * (_formula_scale(name, Al) + _d2(name, Zl, Al) * eZl)
     return g * dh, e_delta, np.abs(g) * slope

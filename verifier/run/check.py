@@ -88,6 +88,11 @@ def declared(info, config: RunConfig):
             raise SpecError(f"the implementation's LOSS {loss} is not in its SUPPORTED_LOSSES {supported}: drop one")
         supported = supported or [loss]
     info["LOSS"], info["SUPPORTED_LOSSES"] = loss, supported
+    if info.get("SUPPORTED_ACTIVATIONS") is not None:
+        try:
+            info["SUPPORTED_ACTIVATIONS"] = list(strategies.activation_names(info["SUPPORTED_ACTIVATIONS"]))
+        except SpecError as exc:
+            raise SpecError(f"the implementation's SUPPORTED_ACTIVATIONS: {exc}") from None
     theirs = info.get("TARGETS")
     if theirs is not None and theirs not in strategies.TARGETS:
         raise SpecError(f"the implementation's TARGETS {theirs!r}: choose from {', '.join(strategies.TARGETS)}")
@@ -151,6 +156,11 @@ def run_check(
         raise SpecError(f"give either a RunConfig or its fields, not both ({', '.join(options)})")
     if config.loss is not None:
         config = replace(config, loss=strategies.loss_name(config.loss))
+    if config.activations is not None:  # leaky_relu:0.20 is leaky_relu:0.2
+        config = replace(config, activations=strategies.activation_names(config.activations))
+    if config.layer_activations is not None:  # one per layer, repeats kept
+        pinned = tuple(strategies.activation_names([n])[0] for n in config.layer_activations)
+        config = replace(config, layer_activations=pinned)
     if config.mode not in MODES:
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
     if case is None:  # networks the options alone rule out: said before the code is even imported
