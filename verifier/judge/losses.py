@@ -10,7 +10,7 @@ gradient alone, with no call of any reference:
 Candidates: the same kind with factor 1, 1/2 or 2 times the declared one, either reduction over
 outputs and over the batch, and a penalty either as declared, missing, or with another
 l2_factor, l2_over_batch or l2_bias; and, when no listed penalty fits, one whose strength is
-fitted (least squares over the weights) and snapped to three significant digits, so the
+fitted (least squares over the weights, then over the weights and biases) and snapped to three significant digits, so the
 `--loss` it names is short and still passes. Simplest first (fewest keys changed).
 """
 
@@ -60,18 +60,19 @@ def prediction(case, expected, declared, other):
     return [tuple(s * (e[p] - pd[p]) + po[p] for p in (0, 1)) for e, pd, po in zip(expected, Pd, Po)]
 
 
-def _fitted(case, got, expected, declared, data):
-    """`data` with the l2 (l2_factor 1, no batch division, weights only) that fits `got` best,
-    snapped to 3 significant digits; None when none is positive."""
+def _fitted(case, got, expected, declared, data, bias=False):
+    """`data` with the l2 (l2_factor 1, no batch division, the biases too when `bias`) that fits
+    `got` best, snapped to 3 significant digits; None when none is positive."""
     base = prediction(case, expected, declared, conventions.without_l2(data))
-    r = np.concatenate([np.ravel(g[0] - b[0]) for g, b in zip(got, base)])
-    w = np.concatenate([np.ravel(W) for W, _ in case.params])
+    parts = (0, 1) if bias else (0,)
+    r = np.concatenate([np.ravel(g[p] - e[p]) for g, e in zip(got, base) for p in parts])
+    w = np.concatenate([np.ravel(wb[p]) for wb in case.params for p in parts])
     if not np.dot(w, w):
         return None
     c = float(np.dot(r, w) / np.dot(w, w)) / 2
     if not np.isfinite(c) or c <= 0:
         return None
-    return replace(conventions.without_l2(data), l2=float(f"{c:.3g}"))
+    return replace(conventions.without_l2(data), l2=float(f"{c:.3g}"), l2_bias=bias)
 
 
 def _fits(case, got, expected, declared, other, tols):
@@ -88,9 +89,9 @@ def matching(case, got, expected, tols) -> list[conventions.Convention]:
     declared = conventions.parse(case.spec.loss)
     found = [c for c in candidates(declared) if _fits(case, got, expected, declared, c, tols)]
     if not found:
-        for f, outputs, batch in product((1.0, 0.5, 2.0), ("sum", "mean"), ("sum", "mean")):
+        for bias, f, outputs, batch in product((False, True), (1.0, 0.5, 2.0), ("sum", "mean"), ("sum", "mean")):
             data = replace(declared, factor=declared.factor * f, over_outputs=outputs, over_batch=batch)
-            c = _fitted(case, got, expected, declared, data)
+            c = _fitted(case, got, expected, declared, data, bias)
             if c is not None and c != declared and _fits(case, got, expected, declared, c, tols):
                 found.append(c)
                 break
