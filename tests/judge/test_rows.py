@@ -47,6 +47,14 @@ def test_a_clipped_log_is_noted_not_failed():
     assert "clips probabilities at eps = 1e-07" in note
 
 
+def test_machine_epsilon_is_an_eps_too():  # scikit-learn's log_loss: np.clip(y, finfo(dtype).eps, 1 - eps)
+    eps = float(np.finfo(np.float64).eps)
+    r = _run(_impl(eps=eps), _case(80.0))  # y ~ e^-80, far below eps
+    assert r.verdict == "pass" and r.failures == ()
+    (note,) = r.notes
+    assert f"clips probabilities at eps = {eps:g}" in note, note
+
+
 def test_where_the_clip_changes_nothing_there_is_no_note():
     r = _run(_impl(), _case(1.0))
     assert r.verdict == "pass" and r.notes == ()

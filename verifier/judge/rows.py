@@ -14,8 +14,9 @@ from .. import casefile
 from ..records import Case, Failure, TensorVerdict
 from .compare import entry_errors, relative
 
-# The eps of a clipped log, as libraries and tutorials write it: np.clip(y, eps, 1 - eps).
-CLIP_EPS = (1e-15, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4)
+# The eps of a clipped log, as libraries and tutorials write it: np.clip(y, eps, 1 - eps);
+# float64's machine epsilon is scikit-learn's (np.finfo(y.dtype).eps).
+CLIP_EPS = (float(np.finfo(np.float64).eps), 1e-15, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4)
 HEATMAP_MAX = 64  # cells per side of a failure's heatmap; larger tensors are max-pooled
 STEPS = tuple(10.0**-k for k in range(1, 14))  # the step curve's h: 1e-1 .. 1e-13
 CURVE_KINDS = frozenset({"mismatch", "reference_disagreement", "kink_mismatch"})  # rows about one entry
