@@ -13,8 +13,8 @@ that is only a comment does not count). Each adapter is checked by a fresh
 - declared: its own declarations; the verdict must be the one reading the library's code
   predicts (EXPECT below);
 - naive: the same code with LOSS replaced by the preset a reader of the documentation would
-  guess; it must fail, with a finding whose text names the convention the adapter declares
-  (the `--loss` that passes);
+  guess, on a pinned network; it must fail with a finding that names the `--loss` that would
+  pass, and a rerun with that loss as LOSS (same options) must give the declared verdict;
 - a pinned run where an adapter's verdict depends on the shape (one output for the regressor).
 
 Writes reports/real_code.md (or --output); exit 1 if any run is not as expected, 2 when the
@@ -253,7 +253,8 @@ def write(args, rows, glue, found, load_before, load_after):
         "",
         "Each row is one fresh `backprop-verify check ADAPTER --format json` process (start-up included). "
         "`naive` is the same adapter with its LOSS replaced by the preset a reader of the documentation "
-        "would guess: it must fail with a finding that names the adapter's declared convention.",
+        "would guess: it must fail with a finding naming the `--loss` that passes, and the next row reruns "
+        "with that loss as LOSS on the same options.",
         "",
         "| adapter | declared | verdict | cases | wall s | expected (from reading the code) | as expected | first finding |",
         "|---|---|---|---|---|---|---|---|",
