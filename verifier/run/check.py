@@ -195,7 +195,7 @@ def run_check(
         failures = _finish(session, failures, minimal, impl)
     stopped = session.stopped
     judged = len(runs) if case is None else len(runs) - session.skipped
-    if not failures and judged < min_judged(config, case):
+    if not failures and not stopped and judged < min_judged(config, case):  # a stop is incomplete, below
         failures = [_nothing_to_judge(session, judged, min_judged(config, case))]
     if stopped and not failures:  # never a pass: the run did not judge what it was asked to
         failures = [
