@@ -22,6 +22,10 @@ rounding becomes an absolute eps in log S; an output y = t + 1e-6 still rounds y
 at w but curved over the step still counts), and |dJ/dv| is carried back through |W| and
 central-difference estimates of |h'|.
 
+An L2 penalty (DESIGN section 2a) joins every evaluation whole, coef (S - w^2 + (w +- h)^2)
+with S the sum of squares it counts; a quadratic, so it adds no truncation error, and the
+rounding of its squares and sum joins r (_loss_rounding).
+
 Kinks (relu, leaky_relu at 0): an entry straddles one when a pre-activation of a kinked layer
 that its perturbation moves changes side between any two evaluation points, or sits at exactly
 0. Straddling entries are retried with steps h/16 and h/256 (about sqrt(eps): below it
@@ -46,7 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import model
+from . import conventions, model
 
 __all__ = ["FDResult", "gradients", "gradients_with_error"]
 
@@ -91,9 +95,9 @@ def gradients_with_error(params, X, T, spec) -> FDResult:
         raise ValueError("softmax is an output-layer activation only")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         Z, A = model.forward(params, X, spec)
-        acts = [None] + [model.ACTIVATIONS[name] for name in spec.activations]
+        acts = [None] + [model.activation(name) for name in spec.activations]
         net = _Net(list(params), T, spec, Z, A, [a and a.h for a in acts], [bool(a and a.kink) for a in acts])
-        J = float(model.loss_from_output(Z[-1], A[-1], T, spec))
+        J = float(model.loss_from_output(Z[-1], A[-1], T, spec) + model.penalty(params, spec, len(X)))
         R = _rounding_scale(net)
         grads, errors, flags = [], [], []
         for l in range(1, len(params) + 1):
@@ -115,13 +119,16 @@ def _layer(net, l, R):
     n_out, n_in = W.shape
     j = np.concatenate([np.repeat(np.arange(n_out), n_in), np.arange(n_out)])
     i = np.concatenate([np.tile(np.arange(n_in), n_out), np.full(n_out, n_in)])
-    h = _step(np.concatenate([W.ravel(), b]))
+    w = np.concatenate([W.ravel(), b])
+    h = _step(w)
+    pen = _penalty(net, w, n_out * n_in)
     inputs = np.concatenate([net.A[l - 1], np.ones((len(net.T), 1))], axis=1).T
     value, error, straddled = np.empty(len(j)), np.empty(len(j)), np.zeros(len(j), bool)
     todo, signs = np.arange(len(j)), _SIGNS[:4]
     for div in (1.0, *RETRY):
         last = div == RETRY[-1]
-        v, e, s = _entries(net, l, j[todo], inputs, i[todo], h[todo] / div, R[j[todo]], signs)
+        part = None if pen is None else (pen[0], pen[1], pen[2][todo], pen[3][todo])
+        v, e, s = _entries(net, l, j[todo], inputs, i[todo], h[todo] / div, R[j[todo]], signs, part)
         done = ~s | last
         value[todo[done]], error[todo[done]], straddled[todo[done]] = v[done], e[done], s[done]
         todo, signs = todo[~done], _SIGNS
@@ -131,8 +138,21 @@ def _layer(net, l, R):
     return tuple((x[:split].reshape(W.shape), x[split:]) for x in (value, error, straddled))
 
 
-def _entries(net, l, j, inputs, i, h, R, signs):
-    """Value, error and straddle flag of the entries adding h * inputs[i] to Z[l][:, j]."""
+def _penalty(net, w, n_weights):
+    """(coef, S, w, counted) of the L2 penalty coef * S, S the sum of squares of the entries it
+    counts, for the entries w of one layer (weights first, then biases); None without one."""
+    conv = model.convention(net.spec)
+    if not conv.l2:
+        return None
+    S = sum(np.sum(W * W) + (np.sum(b * b) if conv.l2_bias else 0.0) for W, b in net.params)
+    counted = np.arange(len(w)) < n_weights if not conv.l2_bias else np.ones(len(w), bool)
+    return conventions.l2_coef(conv, len(net.T)), float(S), w, counted
+
+
+def _entries(net, l, j, inputs, i, h, R, signs, pen=None):
+    """Value, error and straddle flag of the entries adding h * inputs[i] to Z[l][:, j]; `pen`
+    (see _penalty) adds the L2 penalty to every evaluation, recomputed as a whole: S - w^2 +
+    (w + s h)^2 (its rounding is in R, see _loss_rounding)."""
     K, B = len(signs), inputs.shape[1]
     Js, crossed = np.empty((len(j), K)), np.empty(len(j), bool)
     J = np.empty((len(j), K, B)) if K == 5 else None  # per sample, for kinks only
@@ -142,6 +162,10 @@ def _entries(net, l, j, inputs, i, h, R, signs):
         Js[sl], crossed[sl] = Jm.sum(axis=1).reshape(-1, K), cm.reshape(-1, K).any(axis=1)
         if J is not None:
             J[sl] = Jm.reshape(-1, K, B)
+    if pen is not None:
+        coef, S, w, counted = pen
+        moved = w[:, None] + h[:, None] * signs
+        Js += coef * np.where(counted[:, None], (S - w[:, None] ** 2) + moved**2, S)
     r = KAPPA * EPS * R
     D1, D2 = (Js[:, 0] - Js[:, 1]) / (2 * h), (Js[:, 2] - Js[:, 3]) / h
     value, error = (4 * D2 - D1) / 3, np.abs(D1 - D2) + 3 * r / h
@@ -185,8 +209,7 @@ def _stack_losses(net, l, j, dz):
 
 def _output(net, ZL):
     """Y = h_L(Z[L]), unless the loss is computed from Z[L] alone (model.FUSED)."""
-    fused = (net.spec.activations[-1], net.spec.loss) in model.FUSED
-    return None if fused else net.act[-1](ZL)
+    return None if model.fused(net.spec) else net.act[-1](ZL)
 
 
 def _crossed(Zp, Z0):
@@ -199,19 +222,13 @@ def _crossed(Zp, Z0):
 
 
 def _loss_terms(ZL, YL, T, spec):
-    """(terms, divisor) with J = (sum of terms over the last two axes) / divisor: the formulas
-    of model.LOSSES and model.fused_loss, broadcast over leading stack axes."""
-    B, n = T.shape
-    pair = (spec.activations[-1], spec.loss)
-    if pair == ("sigmoid", "bce"):
-        return T * model.softplus(-ZL) + (1 - T) * model.softplus(ZL), B * n
-    if pair == ("softmax", "softmax_ce"):
-        return -(T * model.log_softmax(ZL)), B
-    if spec.loss == "bce":
-        return -(T * np.log(YL) + (1 - T) * np.log(1 - YL)), B * n
-    if spec.loss == "softmax_ce":
-        return -(T * np.log(YL)), B
-    return (YL - T) ** 2, {"sse": 1, "half_sse": 2, "mse": B * n}[spec.loss]
+    """(terms, divisor) with the data term of J = (sum of terms over the last two axes) /
+    divisor: the formulas of model.LOSS_KINDS and model.fused_terms, broadcast over leading
+    stack axes."""
+    kind, divisor = model.convention(spec).kind, model.divisor(spec, T.shape)
+    if model.fused(spec):
+        return model.fused_terms(ZL, T, kind), divisor
+    return model.LOSS_KINDS[kind].l(YL, T), divisor
 
 
 def _sample_losses(ZL, YL, T, spec):
@@ -250,7 +267,7 @@ def _output_rounding(net):
     column like a hidden activation. None where Y is exact, not used (model.FUSED) or not
     elementwise (softmax: _loss_rounding counts it)."""
     out = net.spec.activations[-1]
-    if (out, net.spec.loss) in model.FUSED or out in _EXACT_OUTPUT + ("softmax",):
+    if model.fused(net.spec) or out in _EXACT_OUTPUT + ("softmax",):
         return None
     return _loss_slope(net)
 
@@ -299,17 +316,19 @@ def _loss_rounding(net, UZ):
     """
     L, B = len(net.params), len(net.T)
     ZL, YL, T, spec = net.Z[L], net.A[L], net.T, net.spec
-    out, pair = spec.activations[-1], (spec.activations[-1], spec.loss)
+    out, kind, fused = spec.activations[-1], model.convention(spec).kind, model.fused(spec)
     terms, divisor = _loss_terms(ZL, YL, T, spec)
-    if pair == ("sigmoid", "bce"):
+    if fused and kind == "bce":
         terms = np.abs(T) * model.softplus(-ZL) + np.abs(1 - T) * model.softplus(ZL)
     total = np.sum(np.abs(terms)) / divisor
-    if spec.loss == "bce" and pair not in model.FUSED:
+    if kind == "bce" and not fused:
         total += np.sum(np.abs(1 - T)) / divisor
+    # the L2 penalty, recomputed whole by each evaluation: its squares, their sum, the product
+    total += 3 * float(model.penalty(net.params, spec, B))
     if out == "softmax":
         shift = ZL - np.max(ZL, axis=-1, keepdims=True)
         total += np.sum(UZ * np.abs(shift))
-        if pair in model.FUSED:  # the exps and their sum (tau each), the log (tau |log S|)
+        if fused:  # the exps and their sum (tau each), the log (tau |log S|)
             log_S = np.log(np.sum(np.exp(shift), axis=-1))
             total += np.sum(np.sum(np.abs(T), axis=-1) * (2 + np.abs(log_S))) / B
         else:

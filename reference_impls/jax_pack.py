@@ -16,7 +16,10 @@ and everything that varies inside a bucket is passed as data, never as a static 
   are data.
 - activations: one integer code per layer (data), chosen by lax.switch inside a lax.scan over
   the layers, so only the chosen activation runs. The loss: one integer kind (data) choosing
-  among a few cheap terms with select_n; the terms not chosen get finite safe inputs (the
+  among a few cheap terms with select_n, divided by the convention's divisor D / factor
+  (DESIGN section 2a: D = n_L for a mean over outputs times B for a mean over the batch), all
+  data, so every convention shares one program; the L2 penalty's coefficient, whether it
+  counts the biases, and which padded layers are real (a pass-through's W = I is not) too; the terms not chosen get finite safe inputs (the
   double-where guard), so no log(0) in an unused term can turn a gradient into NaN. Softmax
   gives padded output units probability exactly 0.
 
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import model
+from . import conventions, model
 
 __all__ = ["bucket", "chunk_size", "is_smallest", "pack", "unpack", "ACTIVATION_CODES", "LOSSES"]
 
@@ -91,11 +94,10 @@ def chunk_size(P, Lp):
 
 
 def _loss_kind(out, loss):
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    if loss == "bce":
+    kind = conventions.parse(loss).kind  # ValueError saying the fix for an unknown loss
+    if kind == "bce":
         return BCE_FUSED if out == "sigmoid" else BCE_PLAIN
-    if loss == "softmax_ce":
+    if kind == "ce":
         return CE_FUSED if out == "softmax" else CE_PLAIN
     return SQUARED
 
@@ -109,7 +111,9 @@ def _validate(params, X, T, spec):
             f"spec has {len(sizes)} sizes and {len(acts)} activations, params {len(params)} "
             "layers: need L + 1 sizes, L activations and L (W, b) pairs"
         )
-    unknown = [a for a in acts if a not in ACTIVATION_CODES]
+    unknown = [a for a in acts if model.base_name(a) not in ACTIVATION_CODES]
+    for a in acts:
+        model.split_name(a)  # ValueError saying the fix for a bad parameter
     if unknown:
         raise ValueError(f"unknown activation {unknown[0]!r}; expected one of {tuple(ACTIVATION_CODES)}")
     if "softmax" in acts[:-1]:
@@ -142,12 +146,22 @@ def _layer_codes(acts, kind, Lp):
     """One code per padded layer: identity for the pass-throughs, then the network's; a softmax
     output runs as identity (the loss applies it), a sigmoid + bce output as the softplus tail."""
     codes = np.zeros(Lp, dtype=np.int32)
-    codes[Lp - len(acts) :] = [ACTIVATION_CODES[a] for a in acts]
+    codes[Lp - len(acts) :] = [ACTIVATION_CODES[model.base_name(a)] for a in acts]
     if acts[-1] == "softmax":
         codes[-1] = _IDENTITY
     if kind == BCE_FUSED:
         codes[-1] = _SOFTPLUS_TAIL
     return codes
+
+
+def _slopes(acts, Lp):
+    """One leaky_relu slope per padded layer (the parameter of leaky_relu:SLOPE, else 0.01);
+    only a leaky_relu layer reads its slope."""
+    slopes = np.full(Lp, model.LEAKY_SLOPE)
+    for i, a in enumerate(acts):
+        s = model.split_name(a)[1]
+        slopes[Lp - len(acts) + i] = model.LEAKY_SLOPE if s is None else s
+    return slopes
 
 
 def _pad_rows(M, Bp, P):
@@ -163,18 +177,25 @@ def pack(params, X, T, spec, **bucket_args):
     B = X.shape[0]
     P, Lp, Bp = bucket(sizes, B, **bucket_args)
     Ws, bs = _pad_params(params, sizes, P, Lp)
-    divisor = {"half_sse": 2.0, "mse": float(B * sizes[-1])}.get(spec.loss, 1.0)
+    conv = conventions.parse(spec.loss)
+    D = (sizes[-1] if conv.over_outputs == "mean" else 1) * (B if conv.over_batch == "mean" else 1)
+    real = np.zeros(Lp)
+    real[Lp - len(acts) :] = 1.0  # the pass-through layers (W = I) stay out of the penalty
     args = (
         Ws,
         bs,
         _pad_rows(X, Bp, P),
         _pad_rows(T, Bp, P),
         _layer_codes(acts, kind, Lp),
+        _slopes(acts, Lp),
         np.int32(acts[-1] == "softmax"),
         np.int32(kind),
-        np.float64(divisor),
+        np.float64(D / conv.factor),
         np.int32(B),
         np.int32(sizes[-1]),
+        np.float64(conventions.l2_coef(conv, B)),
+        np.float64(conv.l2_bias),
+        real,
     )
     return args, sizes, Lp - len(acts)
 

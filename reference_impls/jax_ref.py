@@ -68,8 +68,6 @@ if _CACHE_DIR:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-LEAKY_SLOPE = 0.01
-
 # --- activations: forms whose values and autodiff derivatives stay accurate --------------------
 #
 # One test, z > 0, picks every piece, so the derivative at z = 0 is the z <= 0 side's:
@@ -97,12 +95,13 @@ def _tanh(z):
     return jnp.where(pos, t, -t)
 
 
-def _relu(z):
+def _relu(z, s=None):
     return jnp.where(z > 0, z, 0.0)
 
 
-def _leaky_relu(z):
-    return jnp.where(z > 0, z, LEAKY_SLOPE * z)
+def _leaky_relu(z, s):
+    """z for z > 0, else s z: s is the layer's slope (leaky_relu:SLOPE), data, not a constant."""
+    return jnp.where(z > 0, z, s * z)
 
 
 def _softplus_tail(z):
@@ -115,14 +114,15 @@ def _softplus(z):
     return _relu(z) + _softplus_tail(z)
 
 
+# Each layer function takes (z, slope); only leaky_relu reads the slope.
 _LAYER_FUNCTIONS = (
-    lambda z: z,
-    _sigmoid,
-    _tanh,
+    lambda z, s: z,
+    lambda z, s: _sigmoid(z),
+    lambda z, s: _tanh(z),
     _relu,
     _leaky_relu,
-    _softplus,
-    _softplus_tail,
+    lambda z, s: _softplus(z),
+    lambda z, s: _softplus_tail(z),
 )
 
 
@@ -140,22 +140,22 @@ def _masked_softmax(z, cols):
 # --- the padded network ------------------------------------------------------------------------
 
 
-def _padded_loss(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL):
+def _padded_loss(Ws, bs, X, T, codes, slopes, softmax_out, kind, divisor, B, nL, l2c, l2b, real):
     """J of the padded network: Ws (Lp, P, P), bs (Lp, P), X and T (Bp, P), codes (Lp,) layer
-    codes; output rows >= B and columns >= nL are padding, masked out of the loss."""
+    codes, slopes (Lp,) each layer's leaky_relu slope; output rows >= B and columns >= nL are
+    padding, masked out of the loss. The data term is the sum of the chosen kind's terms / divisor; the L2 penalty l2c (sum W^2 + l2b
+    sum b^2) over the real layers (real: 1 or 0 per padded layer)."""
 
     def layer(carry, wbc):
-        W, b, code = wbc
+        W, b, code, slope = wbc
         z = carry[0] @ W.T + b
-        return (lax.switch(code, _LAYER_FUNCTIONS, z), z), None
+        return (lax.switch(code, _LAYER_FUNCTIONS, z, slope), z), None
 
-    (a, z), _ = lax.scan(layer, (X, X), (Ws, bs, codes))
+    (a, z), _ = lax.scan(layer, (X, X), (Ws, bs, codes, slopes))
 
     Bp, P = z.shape
     cols = jnp.arange(P)[None, :] < nL
     mask = (jnp.arange(Bp)[:, None] < B) & cols
-    n_rows = B.astype(z.dtype)
-    n_elem = (B * nL).astype(z.dtype)
 
     def total(terms):
         return jnp.sum(jnp.where(mask, terms, 0.0))
@@ -170,27 +170,30 @@ def _padded_loss(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL):
     #   = (max(z, 0) - t z) + log(1 + e^{-|z|}), where a is the output layer's softplus tail;
     # grouped so that nothing cancels when the output saturates.
     bce_fused = jnp.where(z > 0, (1 - T) * z, -T * z) + a
-    return lax.select_n(
+    data = lax.select_n(
         kind,
         total((y - T) ** 2) / divisor,
-        -total(T * jnp.log(yb) + (1 - T) * jnp.log(1 - yb)) / n_elem,
-        total(bce_fused) / n_elem,
-        -total(T * jnp.log(yc)) / n_rows,
-        -total(T * logp) / n_rows,  # softmax + softmax_ce: log_softmax of the logits
+        -total(T * jnp.log(yb) + (1 - T) * jnp.log(1 - yb)) / divisor,
+        total(bce_fused) / divisor,
+        -total(T * jnp.log(yc)) / divisor,
+        -total(T * logp) / divisor,  # softmax + softmax_ce: log_softmax of the logits
     )
+    squares = jnp.sum(real[:, None, None] * Ws * Ws) + l2b * jnp.sum(real[:, None] * bs * bs)
+    return data + l2c * squares
 
 
-def _value_and_grad_fn(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL):
-    return jax.value_and_grad(_padded_loss, argnums=(0, 1))(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL)
+def _value_and_grad_fn(*args):
+    return jax.value_and_grad(_padded_loss, argnums=(0, 1))(*args)
 
 
-def _jvp_chunk_fn(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL, idx):
+def _jvp_chunk_fn(Ws, bs, *rest):
     """J and the directional derivatives along the basis tangents e_i, i in idx, of the flat
     parameter vector (Ws then bs, C order); an index past the end gives the zero tangent."""
     nW, nb = Ws.size, bs.size
+    *data, idx = rest
 
     def f(Ws, bs):
-        return _padded_loss(Ws, bs, X, T, codes, softmax_out, kind, divisor, B, nL)
+        return _padded_loss(Ws, bs, *data)
 
     def along(i):
         t = (jnp.arange(nW + nb) == i).astype(Ws.dtype)

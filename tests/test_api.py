@@ -57,7 +57,7 @@ def test_the_public_api_is_frozen():
     assert plain(verifier.assert_gradients_close) == f"(impl, {options})"
     assert plain(verifier.run_crosscheck) == "(*, examples=200, seed=0)"
     assert plain(verifier.strategies.network_specs) == (
-        "(*, min_depth=1, max_depth=4, max_width=6, activations=None, losses=None, sizes=None)"
+        "(*, min_depth=1, max_depth=4, max_width=6, activations=None, losses=None, sizes=None, targets='soft')"
     )
     assert plain(verifier.strategies.cases) == (
         "(*, specs=None, batch=None, max_batch=5, regimes=('integers', 'normal', 'saturated', 'tiny'), **spec_kwargs)"

@@ -6,19 +6,34 @@ import json
 
 import numpy as np
 
+from reference_impls import conventions
+
 from .errors import SpecError
 from .records import Case, NetworkSpec
-from .strategies import validate_spec
+from .strategies import TARGETS, loss_name, validate_spec
 
 
 def spec_dict(spec: NetworkSpec) -> dict:
-    """A spec as plain data: what the implementation's `spec` is built from, and a case file's head."""
-    return {"sizes": list(spec.sizes), "activations": list(spec.activations), "loss": spec.loss}
+    """A spec as plain data: what the implementation's `spec` is built from, and a case file's
+    head (DESIGN section 3): `loss` the preset's name, or the convention as a mapping when it is
+    none; `convention` always the full mapping; `targets` the targets' kind."""
+    preset = conventions.preset(spec.loss)
+    return {
+        "sizes": list(spec.sizes),
+        "activations": list(spec.activations),
+        "loss": preset if preset else conventions.as_dict(spec.loss),
+        "convention": conventions.as_dict(spec.loss),
+        "targets": spec.targets,
+    }
 
 
 def summary(case: Case) -> dict:
-    """The short description every failure row carries: sizes, activations, loss, batch."""
-    return {**spec_dict(case.spec), "batch": int(case.X.shape[0])}
+    """The short description every failure row carries: sizes, activations, loss (its name, as
+    `--loss` takes it), batch."""
+    d = {"sizes": list(case.spec.sizes), "activations": list(case.spec.activations), "loss": case.spec.loss}
+    if case.spec.targets != "soft":
+        d["targets"] = case.spec.targets
+    return {**d, "batch": int(case.X.shape[0])}
 
 
 def _num(x):
@@ -64,9 +79,14 @@ def from_dict(d) -> Case:
         raise SpecError(f"case file lacks {', '.join(missing)} (DESIGN section 5 shows one)")
     try:
         sizes = tuple(int(n) for n in d["sizes"])
-        spec = NetworkSpec(sizes, tuple(str(a) for a in d["activations"]), str(d["loss"]))
+        acts = tuple(str(a) for a in d["activations"])
     except (TypeError, ValueError):
         raise SpecError("sizes must be a list of integers, activations a list of names") from None
+    loss = d["loss"] if isinstance(d["loss"], (str, dict)) else str(d["loss"])
+    targets = d.get("targets", "soft")
+    if targets not in TARGETS:
+        raise SpecError(f"targets {targets!r}: choose from {', '.join(TARGETS)}")
+    spec = NetworkSpec(sizes, acts, loss_name(loss), targets)
     validate_spec(spec)
     L = len(sizes) - 1
     if not isinstance(d["params"], list) or len(d["params"]) != L:

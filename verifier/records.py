@@ -10,11 +10,14 @@ import numpy as np
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """sizes n_0..n_L, one activation name per layer, one loss name (DESIGN section 2)."""
+    """sizes n_0..n_L, one activation name per layer, one loss (DESIGN section 2): a preset's
+    name or a convention's canonical spelling (DESIGN section 2a, reference_impls/conventions.py),
+    and the kind of targets the implementation takes (soft, one_hot, labels: DESIGN section 3)."""
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
+    targets: str = "soft"
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +130,8 @@ class CheckResult:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None  # why exploration ended before its examples (budget, misbehaviour)
+    skipped: int = 0  # cases the code declined (NotImplementedError): run, not judged
+    notes: tuple[str, ...] = ()  # what the code does that is accepted but said (a (1, n) db, a clipped log)
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,9 @@ class RunConfig:
     sizes: tuple[int, ...] | None = None  # pin n_0..n_L
     activations: tuple[str, ...] | None = None  # names to draw from
     layer_activations: tuple[str, ...] | None = None  # one per layer, with sizes: pinned
-    loss: str | None = None  # pin the loss
+    loss: str | None = None  # pin the loss: a preset or a convention's canonical name
+    python: str | None = None  # the interpreter the checked code runs under (None: this one)
+    targets: str | None = None  # soft, one_hot or labels (None: the module's TARGETS, else soft)
     batch: int | None = None  # pin the batch size
     cases_dir: str | None = None  # where the smallest failing case is saved (None: nowhere)
     shrink: bool = True  # look for the smallest failing case
@@ -194,6 +201,7 @@ class CallOutcome:
     """What one call of the user's code came to.
 
     kind: "ok" | "exception" | "timeout" | "exited" | "bad_output" | "mutated_input".
+    A supports(spec) call answers in `accepted` (its kind "ok"); it carries no arrays.
     Values, shapes, dtypes and finiteness are passed through unjudged; "mutated_input" still
     carries the grads (or params) that were returned.
     """
@@ -208,3 +216,4 @@ class CallOutcome:
     mutated: tuple[str, ...] = ()  # inputs changed in place, e.g. ("params[0].W", "X")
     output_bytes: int = 0  # bytes the call printed in total, kept or not
     wall_seconds: float = 0.0  # round trip seen by the harness, transfer included
+    accepted: bool | None = None  # what supports(spec) answered, for a supports call

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from reference_impls import model
+from reference_impls import conventions, model
 
 from .errors import SpecError
 from .records import Case, NetworkSpec
@@ -43,16 +43,26 @@ __all__ = [
     "case_from_draw",
     "compatible",
     "validate_spec",
+    "loss_name",
+    "loss_names",
+    "activation_names",
     "pinned_specs",
     "explore",
     "is_flaky",
+    "reject",
+    "is_unsatisfiable",
     "REGIMES",
+    "TARGETS",
 ]
 
 HIDDEN_ACTIVATIONS = model.HIDDEN_ACTIVATIONS
 ALL_ACTIVATIONS = model.ACTIVATION_NAMES
 ALL_LOSSES = model.LOSS_NAMES
 REGIMES = ("integers", "normal", "saturated", "tiny")
+# What T holds (DESIGN section 3): soft, any rows on the simplex for ce, any values in [0, 1]
+# for bce; one_hot, rows with one 1; labels, the class indices (B,) of one-hot rows, for ce.
+# Cases always carry T as (B, n_L) rows; the sandbox hands labels over as indices.
+TARGETS = ("soft", "one_hot", "labels")
 SATURATION = 40.0
 # The largest |z| of a bce or softmax_ce output: sigmoid(z) and softmax (logits at most 30
 # apart) stay strictly inside (0, 1) in float64, and sigmoid in float32 too (it rounds to 1
@@ -90,14 +100,39 @@ def compatible(output_activation: str, loss: str) -> bool:
     return bool(model.compatible(output_activation, loss))
 
 
-def _check_names(names, allowed, what):
-    if names is None:
-        return tuple(allowed)
-    names = tuple(names)
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise SpecError(f"unknown {what} {unknown or names!r}; choose from {', '.join(allowed)}")
+def loss_name(loss) -> str:
+    """The canonical name of a loss (a preset, a `kind,key=value` string or a mapping, DESIGN
+    section 2a); SpecError saying the fix otherwise."""
+    try:
+        return conventions.name(loss)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+
+
+def loss_names(losses) -> tuple[str, ...]:
+    """Canonical names of `losses` (default: the five presets), each checked by `loss_name`."""
+    if losses is None:
+        return tuple(ALL_LOSSES)
+    if isinstance(losses, (str, dict)):
+        losses = [losses]
+    names = tuple(dict.fromkeys(loss_name(x) for x in losses))
+    if not names:
+        raise SpecError(f"no loss given; choose from {', '.join(ALL_LOSSES)} or a convention")
     return names
+
+
+def activation_names(names) -> tuple[str, ...]:
+    """Canonical activation names (leaky_relu:SLOPE included, DESIGN 2a); every activation
+    when `names` is None; SpecError saying the fix for an unknown name or a bad slope."""
+    if names is None:
+        return tuple(ALL_ACTIVATIONS)
+    names = (names,) if isinstance(names, str) else tuple(names)
+    if not names:
+        raise SpecError(f"no activation given; choose from {', '.join(ALL_ACTIVATIONS)}")
+    try:
+        return tuple(dict.fromkeys(model.activation_name(n) for n in names))
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def _fits(output_activation: str, loss: str, outputs: int) -> bool:
@@ -121,17 +156,32 @@ def validate_spec(spec: NetworkSpec) -> NetworkSpec:
         raise SpecError(f"sizes {list(spec.sizes)}: give at least two sizes, each >= 1")
     if len(spec.activations) != L:
         raise SpecError(f"{L} layers need {L} activations, got {len(spec.activations)}")
-    _check_names(spec.activations, ALL_ACTIVATIONS, "activation")
-    _check_names([spec.loss], ALL_LOSSES, "loss")
+    activation_names(spec.activations)  # SpecError for an unknown name or a bad slope
+    wrong = [a for a in spec.activations if model.activation_name(a) != a]
+    if wrong:
+        raise SpecError(f"activation {wrong[0]!r}: spell it {model.activation_name(wrong[0])!r}")
+    if loss_name(spec.loss) != spec.loss:
+        raise SpecError(f"loss {spec.loss!r}: spell it {loss_name(spec.loss)!r} (strategies.loss_name)")
     inner = [a for a in spec.activations[:-1] if a in model.OUTPUT_ONLY]
     if inner:
         raise SpecError(f"{inner[0]} is for the output layer only; use another hidden activation")
     if not compatible(spec.activations[-1], spec.loss):
-        need = model.OUTPUT_FOR_LOSS[spec.loss]
+        need = model.needs_output(spec.loss)
         raise SpecError(f"loss {spec.loss} needs a {need} output layer, not {spec.activations[-1]}")
     if not _fits(spec.activations[-1], spec.loss, int(spec.sizes[-1])):
         raise SpecError(f"sizes {list(spec.sizes)}: {ONE_OUTPUT_SOFTMAX}")
+    _check_targets(spec.targets, [spec.loss])
     return spec
+
+
+def _check_targets(targets, losses):
+    if targets not in TARGETS:
+        raise SpecError(f"targets {targets!r}: choose from {', '.join(TARGETS)}")
+    if targets == "labels" and any(model.convention(NetworkSpec((), (), n)).kind != "ce" for n in losses):
+        raise SpecError(
+            "targets labels (class indices) are for a ce loss (softmax_ce or ce,...) only: "
+            "use --targets one_hot for other losses, or --loss softmax_ce"
+        )
 
 
 def network_specs(
@@ -142,6 +192,7 @@ def network_specs(
     activations: Sequence[str] | None = None,
     losses: Sequence[str] | None = None,
     sizes: Sequence[int] | None = None,
+    targets: str = "soft",
 ) -> SearchStrategy[NetworkSpec]:
     """Network specs: depth, widths, one activation per layer and a compatible loss.
 
@@ -150,29 +201,30 @@ def network_specs(
     outputs (over one it is the constant 1). Arguments are checked here, before anything is
     drawn, with a SpecError that says the fix.
     """
-    acts = _check_names(activations, ALL_ACTIVATIONS, "activation")
-    loss_names = _check_names(losses, ALL_LOSSES, "loss")
+    acts = activation_names(activations)
+    chosen_losses = loss_names(losses)
+    _check_targets(targets, chosen_losses)
     if sizes is None and (not 1 <= min_depth <= max_depth or max_width < 1):
         raise SpecError("need 1 <= min_depth <= max_depth and max_width >= 1")
     if sizes is not None and (len(sizes) < 2 or min(int(n) for n in sizes) < 1):
         raise SpecError(f"sizes {list(sizes)}: give at least two sizes, each >= 1")
     hidden = tuple(a for a in acts if a not in model.OUTPUT_ONLY)
-    usable = tuple(n for n in loss_names if any(compatible(a, n) for a in acts))
+    usable = tuple(n for n in chosen_losses if any(compatible(a, n) for a in acts))
     deep = (sizes is not None and len(sizes) > 2) or (sizes is None and max_depth > 1)
     if (deep and not hidden) or not usable:
         raise SpecError(
-            f"no network fits activations {list(acts)} with losses {list(loss_names)}: "
+            f"no network fits activations {list(acts)} with losses {list(chosen_losses)}: "
             "add a hidden activation or a loss that fits the output activation"
         )
     one_output = any(_fits(a, n, 1) for n in usable for a in acts)  # else only softmax outputs fit
     if not one_output and (int(sizes[-1]) == 1 if sizes is not None else max_width < 2):
         where = f"sizes {list(sizes)}" if sizes is not None else f"max_width {max_width}"
-        raise SpecError(f"{where} with activations {list(acts)} and losses {list(loss_names)}: {ONE_OUTPUT_SOFTMAX}")
-    return _network_specs(min_depth, max_depth, max_width, acts, hidden, usable, sizes, 1 if one_output else 2)
+        raise SpecError(f"{where} with activations {list(acts)} and losses {list(chosen_losses)}: {ONE_OUTPUT_SOFTMAX}")
+    return _network_specs(min_depth, max_depth, max_width, acts, hidden, usable, sizes, 1 if one_output else 2, targets)
 
 
 @st.composite
-def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, sizes, min_outputs):
+def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, sizes, min_outputs, targets):
     if sizes is None:
         depth = draw(st.integers(min_depth, max_depth if hidden else 1))
         widths = [draw(st.integers(1, max_width))]
@@ -187,16 +239,19 @@ def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, 
     losses = [n for n in usable if any(_fits(a, n, sizes[-1]) for a in acts)]
     loss = draw(st.sampled_from(losses))
     out = draw(st.sampled_from([a for a in acts if _fits(a, loss, sizes[-1])]))
-    return validate_spec(NetworkSpec(sizes, tuple(chosen) + (out,), loss))
+    return validate_spec(NetworkSpec(sizes, tuple(chosen) + (out,), loss, targets))
 
 
 def pinned_specs(
-    sizes: Sequence[int], activations: Sequence[str], losses: Sequence[str]
+    sizes: Sequence[int], activations: Sequence[str], losses: Sequence[str], targets: str = "soft"
 ) -> SearchStrategy[NetworkSpec]:
     """One network shape and its activations, pinned; the loss drawn from `losses`."""
     if activations and int(sizes[-1]) == 1 and activations[-1] == "softmax":
         raise SpecError(f"the pinned network {list(sizes)}, {list(activations)}: {ONE_OUTPUT_SOFTMAX}")
-    specs = [NetworkSpec(tuple(sizes), tuple(activations), n) for n in losses if compatible(activations[-1], n)]
+    losses = loss_names(losses)
+    specs = [
+        NetworkSpec(tuple(sizes), tuple(activations), n, targets) for n in losses if compatible(activations[-1], n)
+    ]
     if not specs:
         raise SpecError(f"no loss in {list(losses)} fits output activation {activations[-1]}")
     for s in specs:
@@ -206,9 +261,12 @@ def pinned_specs(
 
 def _targets(rng, spec, B, regime):
     n = spec.sizes[-1]
-    if spec.loss == "bce":
+    kind = model.convention(spec).kind
+    if spec.targets != "soft":
+        return np.eye(n)[rng.integers(0, n, B)]
+    if kind == "bce":
         return rng.integers(0, 2, (B, n)).astype(float) if regime == "integers" else rng.uniform(size=(B, n))
-    if spec.loss == "softmax_ce":
+    if kind == "ce":
         if regime == "integers":
             return np.eye(n)[rng.integers(0, n, B)]
         return rng.dirichlet(np.ones(n), size=B)
@@ -250,7 +308,7 @@ def _output_inside(spec, params, X, regime):
     Integer weights are stepped toward 0, one unit at a time, the one that moves z most first
     (all zero leaves |z| = |b| <= 1), so the case stays integers; other regimes' output rows
     are scaled down. Deterministic: the draw still fixes the case."""
-    if (spec.activations[-1], spec.loss) not in model.FUSED:
+    if not model.fused(spec):
         return params
     A = model.forward(params[:-1], X, spec)[1][-1]  # A[L-1]: zip stops before the output layer
     W, b = params[-1]
@@ -274,7 +332,7 @@ def _saturable_layers(spec):
     softmax_ce output, where y rounds to exactly 0 or 1 and log(y) is -inf in naive code
     (and a saturated hidden layer's large values are kept from it by `_output_inside`)."""
     L = len(spec.sizes) - 1
-    last_ok = (spec.activations[-1], spec.loss) not in model.FUSED
+    last_ok = not model.fused(spec)
     return [l for l in range(1, L + 1) if l < L or last_ok]
 
 
@@ -342,6 +400,16 @@ def explore(
     except Exception as exc:  # the shrunk failure, re-raised by Hypothesis
         return exc
     return None
+
+
+def reject() -> None:
+    """Inside `explore`'s body: this case does not count (the code declined it); draw another."""
+    hypothesis.reject()
+
+
+def is_unsatisfiable(exc: BaseException | None) -> bool:
+    """Whether `explore` ended because every case drawn was rejected."""
+    return isinstance(exc, hypothesis.errors.Unsatisfiable)
 
 
 def is_flaky(exc: BaseException | None) -> bool:

@@ -78,3 +78,37 @@ def test_report_to_a_file(tmp_path, capsys):
 def test_python_dash_m_is_the_same_program():
     p = subprocess.run([sys.executable, "-m", "verifier", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0 and "crosscheck" in p.stdout and "check" in p.stdout
+
+
+# --- --targets labels|one_hot|soft (DESIGN section 3) ----------------------------------------
+
+_ONE_HOT_ONLY = """
+def gradients(params, X, T, spec):
+    if spec.targets == "labels":
+        assert T.dtype.kind == "i" and T.shape == (X.shape[0],), "labels are class indices"
+        T = np.eye(spec.sizes[-1])[T]
+    elif not (np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all()):
+        raise ValueError("this code takes one-hot rows only")
+    return _vectorized(params, X, T, spec)
+"""
+
+
+@pytest.fixture
+def one_hot_only(tmp_path):
+    text = (ROOT / "examples" / "correct_vectorized.py").read_text()
+    text = text.replace("def gradients(params, X, T, spec):", "def _vectorized(params, X, T, spec):", 1)
+    impl = tmp_path / "one_hot_only.py"
+    impl.write_text(text[: text.index("def train_step")] + _ONE_HOT_ONLY)
+    return impl
+
+
+@pytest.mark.parametrize("targets", ["one_hot", "labels"])
+def test_targets_one_hot_and_labels_reach_the_code(one_hot_only, targets, capsys):
+    argv = ["check", str(one_hot_only), "--loss", "softmax_ce", "--targets", targets, "--examples", "12"]
+    assert cli.main(argv + ["--format", "json"]) == 0, capsys.readouterr().out
+
+
+def test_soft_targets_are_the_default_and_fail_one_hot_only_code(one_hot_only, capsys):
+    code = cli.main(["check", str(one_hot_only), "--loss", "softmax_ce", "--examples", "12", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and "one-hot rows only" in report["failures"][0]["detail"]

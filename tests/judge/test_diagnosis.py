@@ -227,8 +227,14 @@ def test_wrong_but_no_signature_gets_no_label():
     noisy = mapped(lambda g: g + rng.normal(size=g.shape) * 0.1)
     one_entry = lambda *a: [(w, b + (np.arange(b.size) == 0)) for w, b in backprop(*a)]  # noqa: E731
     weight_decay = lambda p, X, T, s: [(w + 1e-2 * W, b) for (w, b), (W, _) in zip(backprop(p, X, T, s), p)]  # noqa: E731
-    for impl in (noisy, one_entry, weight_decay):
+    for impl in (noisy, one_entry):
         assert _judged(impl, TANH3) == (None, None)
+    # weight decay is a convention now (DESIGN section 2a): named, with the --loss that passes
+    assert _judged(weight_decay, TANH3) == (
+        "regularization",
+        "the L2 term's gradient is missing or has another factor: it is the gradient of "
+        "squared,l2=0.005, not of sse; --loss squared,l2=0.005 would pass",
+    )
 
 
 # --- evidence beyond one entry --------------------------------------------------------------

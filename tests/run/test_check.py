@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from verifier import casefile, cli
 from verifier.run.check import run_check
@@ -305,3 +306,41 @@ def _saved(case):
     import tempfile
 
     return casefile.save(case, Path(tempfile.mkdtemp()) / "case.json")
+
+
+# --- leaky_relu:SLOPE: the slope reaches the user's spec and every reference ----------------
+
+_LEAKY = (
+    (ROOT / "examples" / "correct_vectorized.py")
+    .read_text()
+    .replace('if name == "leaky_relu"', 'if name.startswith("leaky_relu")')
+)
+
+
+def _leaky(tmp_path, own_slope: bool):
+    text = _LEAKY
+    if own_slope:  # the slope read from the name, as the spec gives it
+        text = text.replace("0.01", "_slope(name)") + (
+            "\n\ndef _slope(name):\n    return float(name.split(':')[1]) if ':' in name else 0.01\n"
+        )
+    impl = tmp_path / "leaky.py"
+    impl.write_text(text)
+    return impl
+
+
+def test_a_leaky_slope_of_the_name_passes(tmp_path):
+    r = run_check(str(_leaky(tmp_path, True)), examples=20, activations=("leaky_relu:0.2", "identity"))
+    assert r.verdict == "pass"
+
+
+def test_code_that_keeps_0_01_fails_when_the_slope_is_0_2(tmp_path):
+    r = run_check(str(_leaky(tmp_path, False)), examples=20, activations=("leaky_relu:0.2", "identity"))
+    assert r.verdict == "fail" and r.failures[0].kind == "mismatch"
+    assert "leaky_relu:0.2" in r.failures[0].case["activations"]
+
+
+def test_a_bad_slope_on_the_command_line_says_the_fix(capsys):
+    from verifier import cli
+
+    code = cli.main(["check", str(ROOT / "examples" / "correct_vectorized.py"), "--activations", "leaky_relu:-2"])
+    assert code == 2 and "the slope after ':' must be a number >= 0" in capsys.readouterr().err

@@ -91,6 +91,8 @@ def test_correct_implementation_round_trip(tmp_path):
         assert desc == {
             "SUPPORTED_ACTIVATIONS": None,
             "SUPPORTED_LOSSES": ["mse", "sse"],
+            "LOSS": None,
+            "TARGETS": None,
             "LAYOUT": "out_in",
             "has_gradients": True,
             "has_train_step": False,
@@ -98,6 +100,7 @@ def test_correct_implementation_round_trip(tmp_path):
             "layers": [],  # a layers file's pairs and loss layers (DESIGN 3a)
             "layer_losses": [],
             "LAYERS": None,
+            "has_supports": False,
         }
         first = box.gradients(params, X, T, SPEC)
         assert_correct(first, params)

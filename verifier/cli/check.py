@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 
 from .. import casefile, strategies
@@ -45,6 +46,16 @@ def sizes(text: str) -> list[int]:
     return out
 
 
+def interpreter(text: str) -> str:
+    """An executable Python interpreter, by path or by name on PATH."""
+    found = shutil.which(text)
+    if not found:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: no executable there; give the path of a python, e.g. venv/bin/python"
+        )
+    return os.path.abspath(found)
+
+
 def seconds(text: str) -> float:
     try:
         s = float(text)
@@ -67,8 +78,24 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument(
         "--activations", nargs="+", help="activation names to draw from; with --sizes, one per layer pins them"
     )
-    p.add_argument("--loss", help=f"pin the loss ({', '.join(strategies.ALL_LOSSES)})")
+    p.add_argument(
+        "--loss",
+        metavar="CONVENTION",
+        help=f"pin the loss: a preset ({', '.join(strategies.ALL_LOSSES)}) or a kind and its choices, "
+        "e.g. squared,factor=0.5,over_batch=mean,l2=1e-4",
+    )
+    p.add_argument(
+        "--targets",
+        choices=strategies.TARGETS,
+        help="what T holds: soft rows (default), one_hot rows, or labels (class indices of shape (B,), for ce)",
+    )
     p.add_argument("--batch", type=positive, help="pin the batch size")
+    p.add_argument(
+        "--python",
+        type=interpreter,
+        metavar="PATH",
+        help="run the checked code under this interpreter (your environment, with your libraries; it needs numpy)",
+    )
     p.add_argument("--mode", choices=MODES, default=DEFAULT.mode, help="full: every entry (default)")
     p.add_argument("--case", help="rerun exactly this case file (the replay of a failure)")
     p.add_argument(
@@ -135,7 +162,9 @@ def config_from(args) -> tuple[RunConfig, object]:
         sizes=tuple(args.sizes) if args.sizes is not None else None,
         activations=tuple(acts) if acts else None,
         layer_activations=pinned,
-        loss=args.loss,
+        loss=strategies.loss_name(args.loss) if args.loss is not None else None,
+        targets=args.targets,
+        python=getattr(args, "python", None),
         batch=args.batch,
         cases_dir=args.cases_dir,
         against=getattr(args, "against", DEFAULT.against),

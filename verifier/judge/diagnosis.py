@@ -12,7 +12,8 @@ is given when the prediction matches and
 - entries a kink makes uncertain (any value in an interval is right there) are no evidence.
 
 Signatures are tried in this order: zero, sign, transposed, a constant factor (scale or
-batch_reduction), a known wrong h', a wrong output delta (loss_derivative, softmax_jacobian),
+batch_reduction), another loss convention's gradient (verifier/judge/losses.py: the L2 term
+missing or with another factor is `regularization`), a known wrong h', a wrong output delta (loss_derivative, softmax_jacobian),
 an h' with fitted constants, precision. `find` says whether its answer is settled: when the
 case is too small to give the evidence, or to tell two names apart (B = 2 cannot tell a factor
 B from 2), the caller may run the implementation on a larger case and ask again
@@ -23,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_impls import delta_rule, model
+from reference_impls import conventions, delta_rule, model
 
-from . import evidence, factors, hprime
+from . import evidence, factors, hprime, losses
 from . import signatures as sig
 from .matching import (
     NOTHING,
@@ -124,8 +125,8 @@ def _scale(case, got, expected, tols, keys):
     if not whole and not nm.simple:
         return None  # a factor like 1.027 in some tensors only: a coincidence more likely than a bug
     where = "" if whole else f" in {tensors(keys)}"
-    conv = factors.conventions(c, case.spec.loss, B, n) if whole else []
-    tail = f"; it is the gradient of {' or '.join(conv)}" if 0 < len(conv) <= 2 else ""
+    conv = [conventions.name(m) for m in losses.matching(case, got, expected, tols)] if whole else []
+    tail = f"; it is the gradient of {' or '.join(conv)}: --loss {conv[0]} would pass" if 0 < len(conv) <= 2 else ""
     if nm.batch_only:
         note = f"off by a factor {nm.text}{where}: mean over the batch where the sum belongs, or the reverse"
         return Finding("batch_reduction", note + tail, not nm.ambiguous, explains)
@@ -191,6 +192,9 @@ def find(case, got, expected, tols: Tols) -> Finding:
     if f is not None:
         if not _whole(expected, keys) and hprime.known(case, got, expected, tols, top) is not None:
             return UNSETTLED  # a factor in layers 1..t only, or an h' that is constant here: cannot tell
+        return f
+    f = losses.finding(case, got, expected, tols)
+    if f is not None:  # another convention's gradient: a penalty missing or another factor
         return f
     for test in (hprime.known, _output):
         f = test(case, got, expected, tols, top)

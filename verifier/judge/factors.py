@@ -9,11 +9,14 @@ joined by "or", and `ambiguous` says whether a larger case could settle it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from itertools import product
 from typing import NamedTuple
 
 import numpy as np
+
+from reference_impls import conventions as loss_conventions
 
 RTOL = 1e-9  # a fitted factor is exact to about the tolerance over the entries it came from
 
@@ -93,41 +96,18 @@ def named(c: float, batch: int, n_out: int) -> Named:
 
 # --- the loss conventions a scaled gradient belongs to -------------------------------------
 
-# preset -> (kind, factor, over_outputs, over_batch): DESIGN section 2a
-PRESETS = {
-    "sse": ("squared", 1.0, "sum", "sum"),
-    "half_sse": ("squared", 0.5, "sum", "sum"),
-    "mse": ("squared", 1.0, "mean", "mean"),
-    "bce": ("bce", 1.0, "mean", "mean"),
-    "softmax_ce": ("ce", 1.0, "sum", "mean"),
-}
-
-
-def _multiplier(conv, batch, n_out):
-    _, factor, outputs, over_batch = conv
-    return factor / (n_out if outputs == "mean" else 1) / (batch if over_batch == "mean" else 1)
-
-
-def _spelled(conv):
-    preset = next((n for n, c in PRESETS.items() if c == conv), None)
-    if preset:
-        return preset
-    kind, factor, outputs, over_batch = conv
-    return f"{kind}{',factor=0.5' if factor != 1 else ''},over_outputs={outputs},over_batch={over_batch}"
-
 
 def conventions(c: float, loss: str, batch: int, n_out: int) -> list[str]:
-    """The loss conventions (of the same kind) whose gradient is c times that of `loss` on a case
-    with this batch size and output count: what a scaled gradient does compute."""
-    mine = PRESETS.get(loss)
-    if mine is None:
-        return []
-    want = c * _multiplier(mine, batch, n_out)
+    """The loss conventions of the same kind and penalty (DESIGN section 2a) whose data term's
+    gradient is c times that of `loss` on a case with this batch size and output count, by
+    canonical name (verifier/judge/losses.py names any convention a whole gradient matches)."""
+    mine = loss_conventions.parse(loss)
+    want = c * loss_conventions.scale(mine, batch, n_out)
     out = []
-    for factor, outputs, over_batch in product((1.0, 0.5), ("sum", "mean"), ("sum", "mean")):
-        conv = (mine[0], factor, outputs, over_batch)
-        if conv != mine and np.isclose(_multiplier(conv, batch, n_out), want, rtol=RTOL, atol=0):
-            out.append(_spelled(conv))
+    for factor, outputs, over_batch in product((1.0, 0.5, 2.0), ("sum", "mean"), ("sum", "mean")):
+        conv = replace(mine, factor=mine.factor * factor, over_outputs=outputs, over_batch=over_batch)
+        if conv != mine and np.isclose(loss_conventions.scale(conv, batch, n_out), want, rtol=RTOL, atol=0):
+            out.append(loss_conventions.name(conv))
     return out
 
 

@@ -42,7 +42,7 @@ from .agreement import HARNESS_BUG, pair_tolerance
 from .compare import entry_errors, tensor_verdict
 from .oracle import Oracle
 from .rows import loss_rows, mismatch_row, nonfinite_rows
-from .shape import FLOAT_KINDS, structure
+from .shape import FLOAT_KINDS, bias_notes, structure
 from .tolerance import judgement
 
 __all__ = ["DIRECTIONS", "REFERENCES", "FastOracle", "judge_fast"]
@@ -147,6 +147,7 @@ def judge_fast(case, oracle, grads, loss, layout=None):
     shaped = structure(case, grads, layout)
     if isinstance(shaped, Failure):
         return [shaped], [], None
+    notes = bias_notes(case, grads)
     grads, dtype = shaped
     jd = oracle.judgement(FLOAT_KINDS[dtype])
     failures, verdicts = [], []
@@ -166,8 +167,8 @@ def judge_fast(case, oracle, grads, loss, layout=None):
         verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])
         verdicts.append(verdict)
         failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
-    failures += loss_rows(case, oracle.loss, loss, jd)
-    return failures, verdicts, dtype
+    failures += loss_rows(case, oracle.loss, loss, jd, not failures)
+    return notes + failures, verdicts, dtype
 
 
 def _directional_verdict(layer, name, got, want, kinks):

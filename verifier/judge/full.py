@@ -12,7 +12,7 @@ from . import evidence, factors
 from .compare import compare_gradients
 from .references import REFERENCES
 from .rows import loss_rows, mismatch_row, nonfinite_rows, verdict_row
-from .shape import FLOAT_KINDS, structure
+from .shape import FLOAT_KINDS, bias_notes, structure
 
 
 def judge_gradients(case, oracle, grads, loss, layout=None):
@@ -20,6 +20,7 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
     shaped = structure(case, grads, layout)
     if isinstance(shaped, Failure):
         return [shaped], [], None
+    notes = bias_notes(case, grads)
     grads, dtype = shaped
     jd = oracle.judgement(FLOAT_KINDS[dtype])
     failures = [
@@ -32,7 +33,7 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
     for v in verdicts:
         if v.failed and not any(f.layer == v.layer and f.param == v.param for f in failures):
             failures.append(mismatch_row(case, oracle.grads, grads, jd, v))
-    return failures + loss_rows(case, oracle.loss, loss, jd), verdicts, dtype
+    return notes + failures + loss_rows(case, oracle.loss, loss, jd, not failures), verdicts, dtype
 
 
 def learning_rate(oracle) -> float:

@@ -159,6 +159,6 @@ def fitted(case, got, expected, tols, top, strength) -> Finding | None:
         for scope in [[top]] + ([below] if len(below) > 1 else []):
             if matches_wrong(case, got, expected, tols, sig.Wrong({l: g for l in scope})):
                 form = sig.spelled(family, coefs)
-                note = f"{layers(scope)}: h'(z) computed as {form} ({act}'s h' is {sig.TRUE_FORM.get(act, act)})"
+                note = f"{layers(scope)}: h'(z) computed as {form} ({act}'s h' is {sig.true_form(act)})"
                 return wrong_finding(LABEL, note, lambda c, s=scope, g=g: sig.Wrong({l: g for l in s}))
     return None

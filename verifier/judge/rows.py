@@ -14,6 +14,9 @@ from .. import casefile
 from ..records import Case, Failure, TensorVerdict
 from .compare import entry_errors, relative
 
+# The eps of a clipped log, as libraries and tutorials write it: np.clip(y, eps, 1 - eps);
+# float64's machine epsilon is scikit-learn's (np.finfo(y.dtype).eps).
+CLIP_EPS = (float(np.finfo(np.float64).eps), 1e-15, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4)
 HEATMAP_MAX = 64  # cells per side of a failure's heatmap; larger tensors are max-pooled
 STEPS = tuple(10.0**-k for k in range(1, 14))  # the step curve's h: 1e-1 .. 1e-13
 CURVE_KINDS = frozenset({"mismatch", "reference_disagreement", "kink_mismatch"})  # rows about one entry
@@ -75,14 +78,39 @@ def mismatch_row(case, expected, grads, jd, v: TensorVerdict, note: str = "") ->
     )
 
 
-def loss_rows(case, expected_loss: float, loss, jd) -> list[Failure]:
-    """A row when the implementation returned a loss value the references do not give."""
+def clipped_eps(case, loss, jd) -> float | None:
+    """The eps of CLIP_EPS at which the declared loss, its probabilities clipped to
+    [eps, 1 - eps] before the log, is the returned value (within the loss tolerance), if any."""
+    if model.convention(case.spec).kind == "squared":
+        return None
+    for eps in CLIP_EPS:
+        J = model.clipped_loss(list(case.params), case.X, case.T, case.spec, eps)
+        if np.isfinite(J) and abs(loss - J) <= jd.loss_tol:
+            return eps
+    return None
+
+
+def loss_rows(case, expected_loss: float, loss, jd, grads_right: bool | None = None) -> list[Failure]:
+    """A row when the implementation returned a loss value the references do not give: a
+    clipped_log note when the only difference is a probability clipped at eps before the log,
+    else loss_mismatch, saying whether the gradients of the case are right (`grads_right`)."""
     if loss is None or abs(loss - expected_loss) <= jd.loss_tol:
         return []
+    eps = clipped_eps(case, loss, jd)
+    if eps is not None:
+        return [
+            row(
+                "clipped_log",
+                f"the returned loss clips probabilities at eps = {eps:g} before the log (e.g. {loss!r} "
+                f"where the unclipped loss is {expected_loss!r}); accepted",
+                case,
+            )
+        ]
+    grads = {True: "; the gradients of this case are right", False: "", None: ""}[grads_right]
     return [
         row(
             "loss_mismatch",
-            f"returned loss {loss!r}, the references give {expected_loss!r}",
+            f"returned loss {loss!r}, the references give {expected_loss!r}{grads}",
             case,
             got=float(loss),
             expected=float(expected_loss),

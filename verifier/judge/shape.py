@@ -1,5 +1,7 @@
 """The first judgement of what an implementation returned: one (dW, db) pair per layer, float
-arrays of the model's shapes. Anything else is a bad_output row before any value is compared."""
+arrays of the model's shapes. Anything else is a bad_output row before any value is compared,
+except a bias gradient shaped (1, n) or (n, 1), as code that keeps b as a row or a column
+returns it: read as (n,), and said in a note (DESIGN section 3)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 from ..records import Failure
 from .rows import row
 
+NOTE_KINDS = ("bias_shape", "clipped_log")  # rows that are notes: said in the report, never failures
 FLOAT_KINDS: dict[str, type[np.floating]] = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
 
 
@@ -47,9 +50,20 @@ def structure(case, grads, layout=None) -> tuple[list, str] | Failure:
                 param="W",
                 diagnosis="transposed" if transposed else None,
             )
+        if db.shape in ((1, sizes[l]), (sizes[l], 1)):
+            db = db.reshape(sizes[l])
         if db.shape != (sizes[l],):
             return row(
                 "bad_output", f"layer {l} db: shape {db.shape}, expected ({sizes[l]},)", case, layer=l, param="b"
             )
         out.append((dW, db))
     return out, min(kinds, key=lambda k: np.finfo(FLOAT_KINDS[k]).bits)
+
+
+def bias_notes(case, grads) -> list[Failure]:
+    """A bias_shape note for the first db returned as (1, n) or (n, 1) instead of (n,)."""
+    for l, (_, db) in enumerate(grads, start=1):
+        n, shape = case.spec.sizes[l], getattr(db, "shape", None)
+        if shape != (n,) and shape in ((1, n), (n, 1)):
+            return [row("bias_shape", f"bias gradients of shape {db.shape} (layer {l} db) are read as ({n},)", case)]
+    return []

@@ -33,7 +33,7 @@ def _deltas(case, wrong, Z, A):
     if wrong.output is not None:
         return wrong.output(case, Z, A)
     if L in wrong.hs:
-        return model.LOSSES[spec.loss].dJ(A[-1], case.T) * wrong.hs[L](Z[-1], A[-1])
+        return model.d_loss(A[-1], case.T, spec) * wrong.hs[L](Z[-1], A[-1])
     return delta_rule.output_delta(Z, A, case.T, spec)
 
 
@@ -106,9 +106,17 @@ TRUE_FORM = {
 }
 
 
+def true_form(name: str) -> str:
+    """The right h' in words: "1 - h^2", "1 for z > 0, 0.2 for z < 0" for leaky_relu:0.2."""
+    base, slope = model.split_name(name)
+    if slope is not None:
+        return f"1 for z > 0, {slope:g} for z < 0"
+    return TRUE_FORM.get(base, base)
+
+
 def right_dh(name: str, Z):
     """The model's h'(Z) of an elementwise activation (not softmax)."""
-    dh = model.ACTIVATIONS[name].dh
+    dh = model.activation(name).dh
     if dh is None:
         raise ValueError(f"{name} has no elementwise h'")
     return dh(Z)
@@ -195,4 +203,4 @@ def other_loss(name):
 def softmax_diagonal(case, Z, A):
     """delta_k = dJ/dy_k s_k (1 - s_k): the softmax Jacobian's diagonal only."""
     Y = A[-1]
-    return model.LOSSES[case.spec.loss].dJ(Y, case.T) * Y * (1 - Y)
+    return model.d_loss(Y, case.T, case.spec) * Y * (1 - Y)

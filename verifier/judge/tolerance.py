@@ -74,7 +74,7 @@ def _formula_scale(name, A):
 def _slope(name, Z, band):
     """|h'| bounded over what a correct implementation may use: at a kink unit (|z| <= band)
     either side's slope or any h'(0) in [lo, hi], so the largest |h'| of the interval."""
-    act = model.ACTIVATIONS[name]
+    act = model.activation(name)
     dh = np.abs(act.dh(Z))
     if act.kink is None:
         return dh
@@ -83,7 +83,7 @@ def _slope(name, Z, band):
 
 def _kink_derivative(name, Z, band):
     """h' as an interval (centre, radius): [lo, hi] where |z| <= band, exact elsewhere."""
-    act = model.ACTIVATIONS[name]
+    act = model.activation(name)
     dh = act.dh(Z)
     if act.kink is None:
         return dh, np.zeros_like(dh)
@@ -113,10 +113,10 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
     band = [None] + [k * u * e for e in eZ[1:]]
     delta, e_delta, mag = _output_delta(case, Z, A, eA, eZ, band[-1])
     out = spec.activations[-1]
-    if out == "softmax" or (out, spec.loss) in model.FUSED:
+    if out == "softmax" or model.fused(spec):
         c, r = delta, np.zeros_like(delta)
     else:
-        g = model.LOSSES[spec.loss].dJ(A[-1], case.T)
+        g = model.d_loss(A[-1], case.T, spec)
         hc, hr = _kink_derivative(out, Z[-1], band[-1])
         c, r = g * hc, np.abs(g) * hr
     tol, centre, radius = [None] * L, [None] * L, [None] * L
@@ -138,20 +138,32 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
         gc, gr = c @ W, r @ absW
         c, r = gc * hc, np.abs(gc) * hr + gr * np.abs(hc) + gr * hr
     loss_tol = k * u * _loss_scale(case, Z, A, eA, eZ) + k * tiny
+    tol, centre = _penalty(case, tol, centre, k * u)
     return Judgement(tol, centre, radius, float(loss_tol), u)
+
+
+def _penalty(case, tol, centre, ku):
+    """The L2 term's gradient 2 c W joins every centre, and its rounding (the product and the
+    sum with the data term's gradient, 3 |2 c W|) every tolerance."""
+    dP = model.d_penalty(case.params, case.spec, len(case.X))
+    if dP is None:
+        return tol, centre
+    tol = [(tW + 3 * ku * np.abs(pW), tb + 3 * ku * np.abs(pb)) for (tW, tb), (pW, pb) in zip(tol, dP)]
+    centre = [(cW + pW, cb + pb) for (cW, cb), (pW, pb) in zip(centre, dP)]
+    return tol, centre
 
 
 def _output_delta(case, Z, A, eA, eZ, band):
     """delta = dJ/dZ[L], its error scale and a bound on |delta| (see _through)."""
     spec, T, Y = case.spec, case.T, A[-1]
-    out, pair = spec.activations[-1], (spec.activations[-1], spec.loss)
+    out = spec.activations[-1]
     delta = delta_rule.output_delta(Z, A, T, spec)
-    if pair in model.FUSED:
-        n = Y.size if spec.loss == "bce" else Y.shape[0]
-        t_sum = np.abs(T).sum(axis=-1, keepdims=True) if spec.loss == "softmax_ce" else 1.0
+    if model.fused(spec):
+        n = model.divisor(spec, Y.shape)
+        t_sum = np.abs(T).sum(axis=-1, keepdims=True) if model.convention(spec).kind == "ce" else 1.0
         return delta, ((eA[-1] + np.abs(Y)) * t_sum + np.abs(T)) / n, np.abs(delta)
-    g = model.LOSSES[spec.loss].dJ(Y, T)
-    c = np.abs(model.LOSSES[spec.loss].dJ(np.ones_like(Y), np.zeros_like(T)))  # 2, 1 or 2/N
+    g = model.d_loss(Y, T, spec)
+    c = np.abs(model.d_loss(np.ones_like(Y), np.zeros_like(T), spec))  # 2, 1 or 2/N
     e_g = c * (eA[-1] + np.abs(Y) + np.abs(T))
     if out == "softmax":
         absY, absg = np.abs(Y), np.abs(g)
@@ -165,7 +177,7 @@ def _through(name, g, e_g, Zl, Al, eZl, band):
     """delta = g h'(Z), its error scale (g's error, the h' formula's, Z's error via h'') and a
     bound on |delta|: at a kink unit a correct implementation's delta may be anything up to
     |g| hi, not the reference's g h'(0), and its rounding is carried by every product below."""
-    dh = model.ACTIVATIONS[name].dh(Zl)
+    dh = model.activation(name).dh(Zl)
     slope = _slope(name, Zl, band)
     e_delta = e_g * slope + np.abs(g) * (_formula_scale(name, Al) + _d2(name, Zl, Al) * eZl)
     return g * dh, e_delta, np.abs(g) * slope
@@ -176,9 +188,10 @@ def _loss_scale(case, Z, A, eA, eZ):
     the output's own error times the loss's sensitivity to it."""
     spec, T = case.spec, case.T
     J = abs(float(model.loss_from_output(Z[-1], A[-1], T, spec)))
-    if (spec.activations[-1], spec.loss) in model.FUSED:
-        n = T.size if spec.loss == "bce" else T.shape[0]
+    P = 3 * float(model.penalty(case.params, spec, len(T)))  # the squares, their sum, the product
+    if model.fused(spec):
+        n = model.divisor(spec, T.shape)
         delta = delta_rule.output_delta(Z, A, T, spec)
-        return 2 * J + float(np.sum(np.abs(delta) * eZ[-1]) + np.sum(np.abs(T * Z[-1])) / n)
-    g = model.LOSSES[spec.loss].dJ(A[-1], T)
-    return 2 * J + float(np.sum(np.abs(g) * (eA[-1] + np.abs(A[-1]) + np.abs(T))))
+        return 2 * J + P + float(np.sum(np.abs(delta) * eZ[-1]) + np.sum(np.abs(T * Z[-1])) / n)
+    g = model.d_loss(A[-1], T, spec)
+    return 2 * J + P + float(np.sum(np.abs(g) * (eA[-1] + np.abs(A[-1]) + np.abs(T))))

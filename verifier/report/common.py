@@ -214,10 +214,22 @@ def stopped_line(r) -> str:
     return f"Exploration {r.stopped}, after {r.examples} cases: the rows below are what it found."
 
 
+def note_lines(r) -> list[str]:
+    """ "Note: ..." for each thing the code does that was accepted but is said (DESIGN section 3)."""
+    return [f"Note: {n}" for n in getattr(r, "notes", ())]
+
+
 def mode_words(r: CheckResult) -> str:
     """ ", fast mode (directions seed S)" for a fast-mode run, else ""."""
     seed = directions_seed(r)
-    return "" if seed is None else f", fast mode (directions seed {seed})"
+    fast = "" if seed is None else f", fast mode (directions seed {seed})"
+    return fast + skipped_words(r)
+
+
+def skipped_words(r) -> str:
+    """ ", N skipped (NotImplementedError)" when the code declined cases, else ""."""
+    n = getattr(r, "skipped", 0)
+    return f", {n} skipped (NotImplementedError)" if n else ""
 
 
 # --- a class run's summary: one row per implementation --------------------------------------

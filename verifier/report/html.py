@@ -183,6 +183,10 @@ def _body(result) -> str:
         return "".join(parts)
     r = result
     facts = {"cases": r.examples, "seed": r.seed, "references": ", ".join(r.references), "seconds": f"{r.seconds:.1f}"}
+    if getattr(r, "skipped", 0):
+        facts["skipped (NotImplementedError)"] = r.skipped
+    for i, note in enumerate(getattr(r, "notes", ()), start=1):
+        facts[f"note {i}"] = note
     if isinstance(r, CrosscheckResult):
         parts = [
             _summary("crosscheck", r.verdict, {**facts, "disagreements": r.disagreements}),

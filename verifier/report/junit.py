@@ -68,6 +68,10 @@ def _check(root, r):
     }
     if r.stopped:
         properties["stopped"] = r.stopped
+    if getattr(r, "skipped", 0):
+        properties["skipped"] = r.skipped  # cases declined with NotImplementedError
+    if getattr(r, "notes", ()):
+        properties["notes"] = "; ".join(r.notes)
     seed = common.directions_seed(r)
     if seed is not None:
         properties["directions_seed"] = seed

@@ -12,6 +12,7 @@ from .common import (
     grad_tables,
     layer_table_data,
     mode_words,
+    note_lines,
     pair_rows,
     stopped_line,
     table,
@@ -83,6 +84,7 @@ def render(result) -> str:
         ]
         note = (r.extra.get("gate") or {}).get("note")
         parts += ["", note] if note else []
+        parts += [x for n in note_lines(r) for x in ("", n)]
         parts += ["", stopped_line(r)] if stopped_line(r) else []
         failures = r.failures
     parts += [x for f in failures for x in ("", markdown_failure(f))]

@@ -11,6 +11,7 @@ from .common import (
     grad_tables,
     layer_table_data,
     mode_words,
+    note_lines,
     pair_rows,
     stopped_line,
     table,
@@ -53,7 +54,7 @@ def check_text(r: CheckResult, fmt="simple") -> str:
         f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}{mode_words(r)}, "
         f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)"
     )
-    parts = [head] + ([stopped_line(r)] if stopped_line(r) else [])
+    parts = [head] + note_lines(r) + ([stopped_line(r)] if stopped_line(r) else [])
     for f in r.failures:
         parts += ["", failure_block(f, r.implementation, fmt)]
     if r.tensors and not r.failures:

@@ -18,7 +18,7 @@ from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
 from ..judge.rows import with_step_curves
-from ..judge.shape import narrowest
+from ..judge.shape import NOTE_KINDS, narrowest
 from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore, shrink
@@ -27,6 +27,14 @@ from .explore import Stop
 from .session import Session, to_user
 
 MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
+
+
+NO_VERDICT = ("incomplete", "nothing_to_judge")  # rows that make a run an error, not a fail
+
+
+def min_judged(config: RunConfig, case) -> int:
+    """Judged cases a verdict needs: a quarter of the examples (at least 1); the case, for a replay."""
+    return 1 if case is not None else max(1, config.examples // 4)
 
 
 def oracle_for(case, config: RunConfig):
@@ -58,8 +66,46 @@ def require_supported(info, activations, loss, what):
             )
 
 
-def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
-    """The cases an implementation is checked on: what it supports, narrowed by the options."""
+def declared(info, config: RunConfig):
+    """The module's declarations in canonical form: LOSS (the one loss it computes) and
+    SUPPORTED_LOSSES as canonical names (LOSS alone stands for SUPPORTED_LOSSES = (LOSS,)),
+    TARGETS checked against --targets. SpecError saying the fix for anything else."""
+    info = dict(info)
+
+    def canonical(value, attr):
+        try:
+            return strategies.loss_name(value)
+        except SpecError as exc:
+            raise SpecError(f"the implementation's {attr}: {exc}") from None
+
+    loss = info.get("LOSS")
+    supported = info.get("SUPPORTED_LOSSES")
+    if supported is not None:
+        supported = list(dict.fromkeys(canonical(v, "SUPPORTED_LOSSES") for v in supported))
+    if loss is not None:
+        loss = canonical(loss, "LOSS")
+        if supported is not None and loss not in supported:
+            raise SpecError(f"the implementation's LOSS {loss} is not in its SUPPORTED_LOSSES {supported}: drop one")
+        supported = supported or [loss]
+    info["LOSS"], info["SUPPORTED_LOSSES"] = loss, supported
+    if info.get("SUPPORTED_ACTIVATIONS") is not None:
+        try:
+            info["SUPPORTED_ACTIVATIONS"] = list(strategies.activation_names(info["SUPPORTED_ACTIVATIONS"]))
+        except SpecError as exc:
+            raise SpecError(f"the implementation's SUPPORTED_ACTIVATIONS: {exc}") from None
+    theirs = info.get("TARGETS")
+    if theirs is not None and theirs not in strategies.TARGETS:
+        raise SpecError(f"the implementation's TARGETS {theirs!r}: choose from {', '.join(strategies.TARGETS)}")
+    if theirs is not None and config.targets is not None and theirs != config.targets:
+        raise SpecError(f"--targets {config.targets} but the implementation's TARGETS is {theirs!r}: drop one")
+    info["TARGETS"] = config.targets or theirs or "soft"
+    return info
+
+
+def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6, supports=None):
+    """The cases an implementation is checked on: what it supports, narrowed by the options;
+    `supports(spec) -> bool` (the code's own, asked in the child) filters the networks before
+    any data is drawn, so a rejected network costs a round trip, not an example."""
 
     def narrow(theirs, ours, what):
         if theirs is None:
@@ -74,17 +120,25 @@ def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6):
 
     acts = narrow(info.get("SUPPORTED_ACTIVATIONS"), config.activations, "activations")
     losses = narrow(info.get("SUPPORTED_LOSSES"), [config.loss] if config.loss else None, "losses")
+    targets = info.get("TARGETS") or config.targets or "soft"
     pinned = config.layer_activations
     if pinned is not None:  # a pinned homework network
         if config.sizes is None:
             raise SpecError("layer_activations pins one activation per layer: give sizes too")
         require_supported(info, pinned, None, "the pinned network")
         names = losses or [n for n in strategies.ALL_LOSSES if strategies.compatible(pinned[-1], n)]
-        specs = strategies.pinned_specs(config.sizes, pinned, names)
+        specs = strategies.pinned_specs(config.sizes, pinned, names, targets)
     else:
         specs = strategies.network_specs(
-            max_depth=max_depth, max_width=max_width, activations=acts, losses=losses, sizes=config.sizes
+            max_depth=max_depth,
+            max_width=max_width,
+            activations=acts,
+            losses=losses,
+            sizes=config.sizes,
+            targets=targets,
         )
+    if supports is not None:
+        specs = specs.filter(supports)
     return strategies.cases(specs=specs, batch=config.batch)
 
 
@@ -100,31 +154,49 @@ def run_check(
         config = RunConfig(**options)
     elif options:
         raise SpecError(f"give either a RunConfig or its fields, not both ({', '.join(options)})")
+    if config.loss is not None:
+        config = replace(config, loss=strategies.loss_name(config.loss))
+    if config.activations is not None:  # leaky_relu:0.20 is leaky_relu:0.2
+        config = replace(config, activations=strategies.activation_names(config.activations))
+    if config.layer_activations is not None:  # one per layer, repeats kept
+        pinned = tuple(strategies.activation_names([n])[0] for n in config.layer_activations)
+        config = replace(config, layer_activations=pinned)
     if config.mode not in MODES:
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
     if case is None:  # networks the options alone rule out: said before the code is even imported
         strategy_for({}, config)
     start = time.perf_counter()
-    with runner if runner is not None else Sandbox(impl, timeout=config.timeout) as sandbox:
-        session = Session(sandbox, sandbox.describe(), config)
+    with runner if runner is not None else Sandbox(impl, timeout=config.timeout, python=config.python) as sandbox:
+        session = Session(sandbox, declared(sandbox.describe(), config), config)
+        notes: dict[str, str] = {}  # note kind -> the first such row's detail
 
         def judge(c):
             if session.stopped:
                 raise Stop(session.stopped)
-            return session.check(c, *oracle_for(c, config))
+            before = session.skipped
+            rows, verdicts, dtype = session.check(c, *oracle_for(c, config))
+            if session.skipped > before and case is None:
+                strategies.reject()  # declined (NotImplementedError): not a case, draw another
+            for f in rows:
+                if f.kind in NOTE_KINDS:
+                    notes.setdefault(f.kind, f.detail)
+            return [f for f in rows if f.kind not in NOTE_KINDS], verdicts, dtype
 
         if case is not None:
             require_supported(session.info, case.spec.activations, case.spec.loss, "the case")
             runs = [(case, judge(case))]
             failures, minimal = list(runs[0][1][0]), {_class(f): case for f in runs[0][1][0]}
         else:
-            strategy = strategy_for(session.info, config)
+            strategy = strategy_for(session.info, config, supports=session.supports)
             runs = explore.explore(strategy, judge, examples=config.examples, seed=config.seed, progress=progress)
             failures, minimal = [f for _, r in runs for f in r[0]], {}
             if config.shrink and not session.stopped:
                 failures, minimal = shrink.every_class(strategy, judge, config, failures)
         failures = _finish(session, failures, minimal, impl)
     stopped = session.stopped
+    judged = len(runs) if case is None else len(runs) - session.skipped
+    if not failures and not stopped and judged < min_judged(config, case):  # a stop is incomplete, below
+        failures = [_nothing_to_judge(session, judged, min_judged(config, case))]
     if stopped and not failures:  # never a pass: the run did not judge what it was asked to
         failures = [
             Failure(
@@ -135,7 +207,7 @@ def run_check(
             )
         ]
     return CheckResult(
-        verdict=("error" if all(f.kind == "incomplete" for f in failures) else "fail") if failures else "pass",
+        verdict=("error" if all(f.kind in NO_VERDICT for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
         examples=len(runs),
         implementation=str(impl),
@@ -146,12 +218,30 @@ def run_check(
         tensors=_per_tensor(runs),
         seconds=time.perf_counter() - start,
         stopped=stopped,
+        skipped=session.skipped,
+        notes=tuple(notes.values()),
         extra={
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
             # cases whose loss value and train_step were judged (for points); absent when none
             **({"judged": dict(session.judged)} if any(session.judged.values()) else {}),
+            **({"rejected_networks": session.rejected} if session.rejected else {}),
         },
+    )
+
+
+def _nothing_to_judge(session, judged: int, need: int) -> Failure:
+    """The row of a run that judged too few cases to give a verdict (DESIGN section 3)."""
+    why = []
+    if session.skipped:
+        why.append(f"the code declined {session.skipped} case(s) with NotImplementedError")
+    if session.rejected:
+        why.append(f"its supports(spec) turned down {session.rejected} of {len(session.answers)} networks drawn")
+    return Failure(
+        "nothing_to_judge",
+        f"nothing to judge: {' and '.join(why) or 'no case could be drawn'}, and {judged} judged is fewer "
+        f"than the {need} a verdict needs; narrow the cases to what it supports (--sizes, --activations, "
+        "--loss, SUPPORTED_ACTIVATIONS, SUPPORTED_LOSSES) or make it handle them",
     )
 
 

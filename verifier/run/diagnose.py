@@ -14,14 +14,19 @@ only if that ratio also gives the minimal case's step.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+
+from reference_impls import model
 
 from .. import casefile, strategies
 from ..judge import factors
 from ..judge.diagnosis import NOTHING, Tols, find
 from ..judge.full import learning_rate, step_note, step_ratio, steps_by, update_tolerance
 from ..judge.shape import FLOAT_KINDS, structure
-from ..records import Case, Failure, NetworkSpec
+from ..records import Case, Failure
+from .session import user_targets
 
 MIN_WIDTH = 3
 
@@ -35,7 +40,7 @@ def larger_case(case: Case, *, keep_sizes: bool = False, keep_batch: bool = Fals
         B = factors.separating_batch(sizes[-1])
     if sizes == tuple(case.spec.sizes) and B == case.X.shape[0]:
         return None
-    spec = NetworkSpec(sizes, case.spec.activations, case.spec.loss)
+    spec = replace(case.spec, sizes=sizes)
     fresh = strategies.case_from_draw(spec, B, "normal", seed)
     params = []
     for (W, b), (W0, b0) in zip(fresh.params, case.params):
@@ -45,7 +50,7 @@ def larger_case(case: Case, *, keep_sizes: bool = False, keep_batch: bool = Fals
     X, T = fresh.X.copy(), fresh.T.copy()
     b0, n0 = case.X.shape
     X[:b0, :n0] = case.X
-    if spec.loss == "softmax_ce":
+    if model.convention(spec).kind == "ce":
         T[:b0] = 0.0  # the old rows, padded with zeros, stay on the simplex
     T[:b0, : case.T.shape[1]] = case.T
     return Case(spec, tuple(params), X, T)
@@ -55,7 +60,7 @@ def _finding(sandbox, info, case, oracle_for, to_user):
     """(Finding, got, expected, tols) of the implementation on `case`, or None when it does not
     return gradients of the right shapes there."""
     layout = info.get("LAYOUT")
-    outcome = sandbox.gradients(to_user(case.params, layout), case.X, case.T, casefile.spec_dict(case.spec))
+    outcome = sandbox.gradients(to_user(case.params, layout), case.X, user_targets(case), casefile.spec_dict(case.spec))
     if outcome.kind not in ("ok", "mutated_input"):
         return None
     shaped = structure(case, outcome.grads, layout)
@@ -97,7 +102,9 @@ def _step(sandbox, info, case, oracle_for, to_user):
     layout = info.get("LAYOUT")
     oracle = oracle_for(case)
     lr = learning_rate(oracle)
-    step = sandbox.train_step(to_user(case.params, layout), case.X, case.T, casefile.spec_dict(case.spec), lr)
+    step = sandbox.train_step(
+        to_user(case.params, layout), case.X, user_targets(case), casefile.spec_dict(case.spec), lr
+    )
     if step.kind not in ("ok", "mutated_input"):
         return None
     shaped = structure(case, step.params, layout)

@@ -44,7 +44,7 @@ def explore(
             progress(len(runs), examples)
 
     exc = strategies.explore(strategy, body, examples=examples, seed=seed, shrink=False)
-    if exc is not None and not _stopped(exc):
+    if exc is not None and not _stopped(exc) and not strategies.is_unsatisfiable(exc):
         raise exc
     return runs
 

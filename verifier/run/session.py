@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from .. import casefile
 from ..judge.full import judge_update, learning_rate
 from ..judge.rows import row
@@ -35,6 +37,18 @@ def to_user(params, layout):
     return [(W.T.copy() if layout == "in_out" else W, b) for W, b in params]
 
 
+def user_targets(case):
+    """T as the implementation takes it: the class indices (B,) of one-hot rows for labels."""
+    if case.spec.targets == "labels":
+        return np.argmax(case.T, axis=1).astype(np.int64)
+    return case.T
+
+
+def declined(outcome: CallOutcome) -> bool:
+    """Whether the call raised NotImplementedError: the code declines the case (DESIGN 3)."""
+    return outcome.kind == "exception" and outcome.detail.startswith("NotImplementedError")
+
+
 class Session:
     """The sandbox (or in-process runner), what it described, the run's configuration, and the
     clock: `check(case, oracle, judge)` judges one case or raises Stop."""
@@ -48,6 +62,8 @@ class Session:
         self.costly: list[str] = []  # kinds of the costly calls so far
         self.after_costly = 0  # cases judged since the first costly call
         self.judged = {"loss": 0, "train_step": 0}  # cases on which each was judged (for points)
+        self.skipped = 0  # cases the code declined with NotImplementedError (DESIGN section 3)
+        self.answers: dict = {}  # NetworkSpec -> CallOutcome of the code's supports(spec)
 
     # --- the clock ---------------------------------------------------------------------------
 
@@ -74,14 +90,39 @@ class Session:
             self.stop(f"the budget of {self.config.budget:g} s was spent (during a call)")
         return outcome
 
+    # --- what the code takes ------------------------------------------------------------------
+
+    def supports(self, spec) -> bool:
+        """Whether the code takes networks like `spec`: its supports(spec), asked once per spec
+        (True when it defines none). A supports call that misbehaves answers True, so that the
+        case is drawn and its row says what supports did (`check`), never dropped in silence."""
+        if not self.info.get("has_supports"):
+            return True
+        if spec not in self.answers:
+            self.answers[spec] = self.call("supports", casefile.spec_dict(spec))
+        return self.answers[spec].accepted is not False
+
+    @property
+    def rejected(self) -> int:
+        """Networks (specs) the code's supports(spec) turned down: never drawn as cases."""
+        return sum(1 for o in self.answers.values() if o.accepted is False)
+
     # --- one case ----------------------------------------------------------------------------
 
     def check(self, case, oracle, judge):
         """(failures, verdicts, dtype) of the implementation on one case; Stop when the session
         has ended (its last case is judged first)."""
         layout, spec = self.info.get("LAYOUT"), casefile.spec_dict(case.spec)
-        outcome = self.call("gradients", to_user(case.params, layout), case.X, case.T, spec)
+        answer = self.answers.get(case.spec)
+        if answer is not None and answer.kind != "ok":  # supports(spec) itself misbehaved
+            self._after([answer])
+            return [row(answer.kind, "supports(spec): " + answer.detail.removeprefix("supports: "), case)], [], None
+        outcome = self.call("gradients", to_user(case.params, layout), case.X, user_targets(case), spec)
         calls = [outcome]
+        if declined(outcome):  # a case the code says it does not handle: skipped, not failed
+            self.skipped += 1
+            self._after(calls)
+            return [], [], None
         if outcome.kind not in ("ok", "mutated_input"):
             result = [row(outcome.kind, outcome.detail, case)], [], None
         else:
@@ -91,7 +132,7 @@ class Session:
                 failures.insert(0, row("mutated_input", outcome.detail, case))
             if self.info.get("has_train_step"):  # judged whatever the gradients were: its own verdict
                 lr = learning_rate(oracle)
-                step = self.call("train_step", to_user(case.params, layout), case.X, case.T, spec, lr)
+                step = self.call("train_step", to_user(case.params, layout), case.X, user_targets(case), spec, lr)
                 calls.append(step)
                 self.judged["train_step"] += 1
                 if step.kind not in ("ok", "mutated_input"):

@@ -21,7 +21,8 @@ exception texts; also used in-process by the Python API).
 
 Requests ("op"): "init" (limits, privileges, import path), "load" (import the user's module,
 answer with its optional attributes), "call" (run gradients or train_step on the arrays sent),
-"layer" and "points" (a layer's call, and batched evaluations for self mode: child_layers.py).
+"layer" and "points" (a layer's call, and batched evaluations for self mode: child_layers.py),
+"supports" (the module's supports(spec) on a spec alone: no arrays, so it is cheap).
 The parent validates everything it receives; this file does its best to answer well-formed
 frames even when the user's code has monkeypatched numpy, but the parent never relies on it.
 """
@@ -259,6 +260,22 @@ def _readable_input(name):
     return name
 
 
+def _supports(header):
+    """The user's supports(spec) as {"kind": "ok", "value": bool}, or the exception it raised."""
+    fn = getattr(_module, "supports", None) if _module is not None else None
+    if not callable(fn):
+        return {"kind": "exception", "detail": "the implementation defines no supports(spec)"}
+    try:
+        value = fn(values.make_spec(header.get("spec", {})))
+    except SystemExit as exc:
+        return {"kind": "exited", "detail": f"supports called sys.exit({exc.code!r})"}
+    except BaseException as exc:
+        return {"kind": "exception", "detail": values.exception_text(exc)}
+    if not isinstance(value, (bool, np.bool_)):
+        return {"kind": "bad_output", "detail": f"supports(spec) returned {type(value).__name__}, not True or False"}
+    return {"kind": "ok", "value": bool(value)}
+
+
 # ---------------------------------------------------------------- main loop
 
 
@@ -292,6 +309,8 @@ def main(argv):
                 reply, out = _call(header, arrays)
             elif op in ("layer", "points"):  # child_layers.py: a layer's call, batched evaluations
                 reply, out = (layers.layer if op == "layer" else layers.points)(_module, header, arrays)
+            elif op == "supports":
+                reply = _supports(header)
             else:
                 reply = {"kind": "error", "detail": f"unknown request {op!r}"}
         except BaseException as exc:

@@ -75,7 +75,8 @@ def make_spec(raw):
     fields = dict(raw)
     fields["sizes"] = tuple(int(s) for s in raw.get("sizes", ()))
     fields["activations"] = tuple(str(a) for a in raw.get("activations", ()))
-    fields["loss"] = str(raw.get("loss", ""))
+    loss = raw.get("loss", "")
+    fields["loss"] = dict(loss) if isinstance(loss, dict) else str(loss)  # a convention's mapping stays one
     return Spec(fields)
 
 
@@ -126,19 +127,41 @@ def exception_text(exc, frames=3):
 # ---------------------------------------------------------------- the module's attributes
 
 
+def _loss_value(value, attr):
+    """A loss as plain data: a name, or a mapping of str keys to str, number or bool values."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, collections.abc.Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not isinstance(v, (str, int, float, bool)):
+                raise TypeError(
+                    f"{attr}: a loss mapping holds str keys and str, number or bool values, got {k!r}: {v!r:.80}"
+                )
+            out[k] = v
+        return out
+    raise TypeError(
+        f'{attr} must be a loss name such as "mse" or a mapping such as {{"kind": "squared"}}, got {type(value).__name__}'
+    )
+
+
 def attribute_names(value, attr):
     """SUPPORTED_ACTIVATIONS or SUPPORTED_LOSSES as a list of names (None if absent); TypeError
-    with the fix for anything else."""
+    with the fix for anything else. SUPPORTED_LOSSES may also hold loss mappings (DESIGN 2a)."""
     if value is None:
         return None
     if isinstance(value, str):
         return [value]
+    if attr == "SUPPORTED_LOSSES" and isinstance(value, collections.abc.Mapping):
+        return [_loss_value(value, attr)]
     try:
         items = list(value)
     except TypeError:
         raise TypeError(
             f'{attr} must be a tuple of names such as ("sigmoid", "tanh"), got {type(value).__name__}'
         ) from None
+    if attr == "SUPPORTED_LOSSES":
+        return [_loss_value(v, attr) for v in items]
     if not all(isinstance(v, str) for v in items):
         raise TypeError(f"{attr} must contain names (str) only, got {items!r:.200}")
     return items
@@ -149,7 +172,14 @@ def describe(module):
     layout = getattr(module, "LAYOUT", None)
     if layout is not None and not isinstance(layout, str):
         raise TypeError(f'LAYOUT must be a string such as "in_out", got {type(layout).__name__}')
+    loss = getattr(module, "LOSS", None)
+    targets = getattr(module, "TARGETS", None)
+    if targets is not None and not isinstance(targets, str):
+        raise TypeError(f'TARGETS must be a string such as "labels", got {type(targets).__name__}')
     return {
+        "LOSS": None if loss is None else _loss_value(loss, "LOSS"),
+        "TARGETS": targets,
+        "has_supports": callable(getattr(module, "supports", None)),
         "SUPPORTED_ACTIVATIONS": attribute_names(
             getattr(module, "SUPPORTED_ACTIVATIONS", None), "SUPPORTED_ACTIVATIONS"
         ),

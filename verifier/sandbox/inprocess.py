@@ -1,6 +1,6 @@
 """A Python function or module object checked in this process (the API's in-process runner).
 
-It offers the Sandbox interface (describe, gradients, train_step), on read-only copies of the
+It offers the Sandbox interface (describe, gradients, train_step, supports), on read-only copies of the
 inputs, through the same readers of the user's values as the child (child_values.py). A function
 cannot be sent to a child process, so there is no timeout and no containment: a hang is not
 timed out and a crash or `os._exit` takes the caller down with it.
@@ -27,6 +27,7 @@ class InProcess:
         module = target if isinstance(target, types.ModuleType) else None
         self._gradients = getattr(module, "gradients", None) if module else target
         self._train_step = getattr(module, "train_step", None) if module else None
+        self._supports = getattr(module, "supports", None) if module else None
         # the optional attributes (DESIGN section 3): on the function, else on its module
         self._attrs = [module] if module else [target, sys.modules.get(getattr(target, "__module__", None))]
         self.name = (
@@ -56,7 +57,22 @@ class InProcess:
         layout = self._attr("LAYOUT")
         if layout is not None and not isinstance(layout, str):
             raise ImplementationError(f'{self.name}: LAYOUT must be a string such as "in_out"')
-        return {**names, "LAYOUT": layout, "has_gradients": True, "has_train_step": callable(self._train_step)}
+        try:
+            loss = self._attr("LOSS")
+            names["LOSS"] = None if loss is None else values.attribute_names(loss, "SUPPORTED_LOSSES")[0]
+        except TypeError as exc:
+            raise ImplementationError(f"{self.name}: LOSS: {exc}") from None
+        targets = self._attr("TARGETS")
+        if targets is not None and not isinstance(targets, str):
+            raise ImplementationError(f'{self.name}: TARGETS must be a string such as "labels"')
+        return {
+            **names,
+            "TARGETS": targets,
+            "LAYOUT": layout,
+            "has_gradients": True,
+            "has_train_step": callable(self._train_step),
+            "has_supports": callable(self._supports),
+        }
 
     def _attr(self, name):
         return next((getattr(o, name) for o in self._attrs if getattr(o, name, None) is not None), None)
@@ -66,6 +82,16 @@ class InProcess:
 
     def train_step(self, params, X, T, spec, lr):
         return self._call(self._train_step, "train_step", params, X, T, spec, float(lr))
+
+    def supports(self, spec):
+        """The module's supports(spec): its answer in `accepted`, or the exception it raised."""
+        try:
+            value = self._supports(values.make_spec(spec))
+        except Exception as exc:
+            return CallOutcome("exception", values.exception_text(exc))
+        if not isinstance(value, (bool, np.bool_)):
+            return CallOutcome("bad_output", f"supports(spec) returned {type(value).__name__}, not True or False")
+        return CallOutcome("ok", accepted=bool(value))
 
     def _call(self, fn, fn_name, params, X, T, spec, *lr):
         originals = [a for W, b in params for a in (W, b)] + [X, T]
@@ -104,6 +130,6 @@ class InProcess:
 
 
 def _read_only(a):
-    a = np.array(a, dtype=np.float64, copy=True)
+    a = np.array(a, dtype=np.int64 if np.asarray(a).dtype.kind in "iu" else np.float64, copy=True)  # labels stay ints
     a.flags.writeable = False
     return a

@@ -21,6 +21,8 @@ for the privilege drop. Disk use is capped per file, not in total.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import signal
@@ -37,8 +39,8 @@ _CHILD = str(Path(__file__).with_name("child.py"))
 _UID_BASE = 2_000_000_000  # child uid = base + child pid when the harness runs as root
 
 
-def spawn() -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
-    """Start a child on fresh channels: the process, the harness's non-blocking ends (req_w,
+def spawn(python: str | None = None) -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
+    """Start a child (under the interpreter `python`, default this one) on fresh channels: the process, the harness's non-blocking ends (req_w,
     rep_r, out_r), the request socket and the working directory. VerifierError if it fails."""
     fds: dict[str, int] = {}
     workdir = None
@@ -55,7 +57,7 @@ def spawn() -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
         fds["out_r"], fds["out_w"] = os.pipe()
         workdir = tempfile.mkdtemp(prefix="bpv-sandbox-")
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])],
+            [python or sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])],
             stdin=subprocess.DEVNULL,
             stdout=fds["out_w"],
             stderr=fds["out_w"],
@@ -93,8 +95,26 @@ def _child_env(workdir: str) -> dict[str, str]:
     return env
 
 
-def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: int, fsize_mb: int) -> dict[str, Any]:
-    """The first request to a new child: where it runs, and the limits it puts on itself."""
+@functools.lru_cache(maxsize=8)
+def interpreter_path(python: str, cwd: str) -> tuple[str, ...]:
+    """The sys.path of another interpreter, as it would be for code run from `cwd` (its site
+    packages, PYTHONPATH): what its child imports from. VerifierError if it cannot say."""
+    probe = "import sys, json; print(json.dumps(sys.path))"
+    try:
+        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=30, cwd=cwd)
+        paths = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        paths = None
+    if not isinstance(paths, list):
+        raise VerifierError(f"--python {python}: could not run it as a Python interpreter; give the path of a python")
+    return tuple(os.path.join(cwd, p) if not os.path.isabs(p or "") else p for p in paths if isinstance(p, str))
+
+
+def init_request(
+    pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: int, fsize_mb: int, python: str | None = None
+) -> dict[str, Any]:
+    """The first request to a new child: where it runs, and the limits it puts on itself; under
+    another interpreter, that one's own import path."""
     drop = os.geteuid() == 0
     uid = _UID_BASE + pid
     if drop:
@@ -102,7 +122,8 @@ def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: in
             os.chown(workdir, uid, uid)
         except OSError:
             pass
-    sys_path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+    here = sys.path if python is None else interpreter_path(python, os.getcwd())
+    sys_path = [os.path.abspath(p) if p else os.getcwd() for p in here]
     if impl_msg["kind"] == "file":
         sys_path.insert(0, impl_msg["dir"])
     sys_path = list(dict.fromkeys(p for p in sys_path if p != str(Path(_CHILD).parent)))

@@ -36,8 +36,10 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,32 @@ _KINDS = ("ok", "exception", "timeout", "exited", "bad_output", "mutated_input")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
+def missing_module_hint(detail: str, python: str | None) -> str | None:
+    """For an import that failed with ModuleNotFoundError: which other python on PATH has the
+    module (found by importlib.util.find_spec, which imports nothing), and the --python that
+    would use it; None when no other one has it."""
+    m = re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", detail or "")
+    if not m:
+        return None
+    module = m.group(1).split(".")[0]
+    mine = os.path.abspath(python or sys.executable)  # venvs link one binary: not realpath
+    probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 1)"
+    for name in ("python3", "python"):
+        other = shutil.which(name)
+        if not other or os.path.abspath(other) == mine:
+            continue
+        try:
+            found = subprocess.run([other, "-I", "-c", probe, module], capture_output=True, timeout=10).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if found:
+            return (
+                f"The checked code runs under {python or sys.executable}, which has no module {module!r}; "
+                f"{other} has it: run again with --python {other}"
+            )
+    return None
+
+
 class Sandbox(Exchange):
     """Runs one user implementation (a .py path or an importable module name) in a child."""
 
@@ -68,8 +96,10 @@ class Sandbox(Exchange):
         cpu_seconds: float | None = None,
         start_timeout: float | None = None,
         file_size_mb: int = 64,
+        python: str | None = None,
     ):
         self.impl = str(impl)
+        self.python = python  # the interpreter the child runs under (None: this one)
         self.timeout = float(timeout)
         self.memory_mb = int(memory_mb)
         self.output_limit = int(output_limit)
@@ -186,6 +216,33 @@ class Sandbox(Exchange):
         """Run the user's train_step(params, X, T, spec, lr); the new params come back."""
         return self._call("train_step", params, X, T, spec, float(lr))
 
+    def supports(self, spec) -> CallOutcome:
+        """Run the user's supports(spec) (DESIGN section 3): `accepted` holds its answer. A spec
+        goes over, no arrays, so the call costs a round trip."""
+        t0 = time.monotonic()
+        request = {"op": "supports", "spec": spec_json(spec)}
+        try:
+            self._ensure_loaded()
+            header, _ = self._exchange(request, [], self.timeout, 0, ("ok",) + _KINDS[1:] + ("error",))
+        except Broken as exc:
+            self._kill()
+            return CallOutcome(kind=exc.kind, detail=f"supports: {exc.detail}", output=self._excerpt())
+        kind, detail = header["kind"], as_text(header.get("detail"))
+        value = header.get("value")
+        if kind == "ok" and not isinstance(value, bool):
+            kind, detail = "bad_output", "supports: malformed reply from the sandbox process"
+        if kind == "error":
+            self._kill()
+            kind = "bad_output"
+        wall = time.monotonic() - t0
+        return CallOutcome(
+            kind=kind,
+            detail=detail,
+            accepted=value if kind == "ok" else None,
+            output=self._excerpt(),
+            wall_seconds=wall,
+        )
+
     # ------------------------------------------------------------ implementation
 
     def _resolve(self, impl: str) -> dict[str, Any]:
@@ -221,6 +278,9 @@ class Sandbox(Exchange):
             return f"{what}: importing it did not finish within {self.timeout:g} s"
         if exc.kind == "exited":
             return f"{what}: {exc.detail}"
+        hint = missing_module_hint(exc.detail, self.python)
+        if hint:
+            return f"{what}:\n{exc.detail}\n{hint}"
         return (
             f"{what}:\n{exc.detail}\nFix that error (running `python {self.impl}` shows it too), then run again."
             if self._impl_msg["kind"] == "file"
@@ -254,13 +314,13 @@ class Sandbox(Exchange):
 
     def _start(self) -> None:
         self._kill()
-        proc, fds, req_sock, workdir = spawn()
+        proc, fds, req_sock, workdir = spawn(self.python)
         self._proc, self._fds, self._workdir = proc, fds, workdir
         self._req_sock = req_sock
         self._description = None
         self._child_calls = 0
         self.starts += 1
-        init = init_request(proc.pid, workdir, self._impl_msg, self.memory_mb, self.file_size_mb)
+        init = init_request(proc.pid, workdir, self._impl_msg, self.memory_mb, self.file_size_mb, self.python)
         try:
             header, _ = self._exchange(init, [], self.start_timeout, 0, ("ready",))
         except Broken as exc:

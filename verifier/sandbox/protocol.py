@@ -195,6 +195,19 @@ def pack_inputs(params, X, T) -> tuple[list[np.ndarray], int]:
     return arrays, nlayers
 
 
+def _loss_json(loss):
+    """A loss name, or a convention's mapping of plain values (DESIGN section 2a)."""
+    if isinstance(loss, dict):
+        return {str(k): v for k, v in loss.items() if isinstance(v, (str, int, float, bool))}
+    return str(loss)
+
+
+def _is_loss(v) -> bool:
+    return isinstance(v, str) or (
+        isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, (str, int, float, bool)) for k, x in v.items())
+    )
+
+
 def spec_json(spec) -> dict[str, Any]:
     if isinstance(spec, dict):
         get = spec.get
@@ -206,7 +219,7 @@ def spec_json(spec) -> dict[str, Any]:
     out = {
         "sizes": [int(s) for s in get("sizes", ())],
         "activations": [str(a) for a in get("activations", ())],
-        "loss": str(get("loss", "")),
+        "loss": _loss_json(get("loss", "")),
     }
     if isinstance(spec, dict):
         for key, value in spec.items():
@@ -228,14 +241,22 @@ def check_description(desc) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("SUPPORTED_ACTIVATIONS", "SUPPORTED_LOSSES"):
         value = desc.get(key)
-        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        ok = _is_loss if key == "SUPPORTED_LOSSES" else (lambda v: isinstance(v, str))
+        if value is not None and (not isinstance(value, list) or not all(ok(v) for v in value)):
             raise ValueError(f"{key} must be a tuple of names")
         out[key] = value
+    if desc.get("LOSS") is not None and not _is_loss(desc.get("LOSS")):
+        raise ValueError("LOSS must be a loss name or a mapping")
+    out["LOSS"] = desc.get("LOSS")
+    targets = desc.get("TARGETS")
+    if targets is not None and not isinstance(targets, str):
+        raise ValueError("TARGETS must be a string")
+    out["TARGETS"] = targets
     layout = desc.get("LAYOUT")
     if layout is not None and not isinstance(layout, str):
         raise ValueError("LAYOUT must be a string")
     out["LAYOUT"] = layout
-    for key in ("has_gradients", "has_train_step", "has_loss"):
+    for key in ("has_gradients", "has_train_step", "has_loss", "has_supports"):
         out[key] = desc.get(key) is True
     for key in ("layers", "layer_losses"):  # DESIGN 3a: NAME_forward/NAME_backward pairs, NAME_loss
         value = desc.get(key, [])
