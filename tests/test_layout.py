@@ -19,6 +19,7 @@ FLOORS = {
     "records": 0,
     "errors": 0,
     "strategies": 1,
+    "safe_io": 1,
     "casefile": 2,
     "judge": 3,
     "sandbox": 3,

@@ -21,6 +21,7 @@ import os
 import tempfile
 from dataclasses import replace
 
+from .. import safe_io
 from ..errors import SpecError
 from ..records import CheckResult, RunConfig
 from .batch import error_result, run_one
@@ -65,8 +66,7 @@ def remote_check(name: str, source: str | None, config: RunConfig, case=None) ->
         return run_one(name, config, case)
     with tempfile.TemporaryDirectory(prefix="backprop-verify-task-") as work:
         path = os.path.join(work, os.path.basename(name) or "impl.py")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(source)
+        safe_io.write_text(path, source, own_dir=True, what="submission copy")
         result = run_one(path, config, case)
     return _renamed(result, path, name)
 
