@@ -55,6 +55,12 @@ def to_json(result) -> dict:
     return d
 
 
+def notes(result) -> list[str]:
+    """What a check says beside its verdict (a mixed-precision return, ...): every format shows
+    these; the run put them in extra["notes"]."""
+    return [str(n) for n in (getattr(result, "extra", None) or {}).get("notes") or ()]
+
+
 def num(x) -> str:
     """A number as every table shows it: 3 significant digits; '' for None."""
     return "" if x is None else (f"{x:.3g}" if isinstance(x, float) else str(x))

@@ -10,6 +10,7 @@ from .common import (
     gate_table_data,
     grad_tables,
     mode_words,
+    notes,
     pair_rows,
     stopped_line,
     table,
@@ -82,6 +83,7 @@ def render(result) -> str:
         note = (r.extra.get("gate") or {}).get("note")
         parts += ["", note] if note else []
         parts += ["", stopped_line(r)] if stopped_line(r) else []
+        parts += [x for n in notes(r) for x in ("", f"Note: {_prose(n)}")]
         failures = r.failures
     parts += [x for f in failures for x in ("", markdown_failure(f))]
     if getattr(r, "tensors", None):

@@ -10,6 +10,7 @@ from .common import (
     failure_block,
     grad_tables,
     mode_words,
+    notes,
     pair_rows,
     stopped_line,
     table,
@@ -53,6 +54,7 @@ def check_text(r: CheckResult, fmt="simple") -> str:
         f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)"
     )
     parts = [head] + ([stopped_line(r)] if stopped_line(r) else [])
+    parts += [f"note: {n}" for n in notes(r)]
     for f in r.failures:
         parts += ["", failure_block(f, r.implementation, fmt)]
     if r.tensors and not r.failures:

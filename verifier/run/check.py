@@ -18,7 +18,7 @@ from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
 from ..judge.rows import with_step_curves
-from ..judge.shape import narrowest
+from ..judge.shape import mixed_note, narrowest
 from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore, shrink
@@ -137,6 +137,8 @@ def run_check(
                 "--examples",
             )
         ]
+    tensors = _per_tensor(runs)
+    mixed = mixed_note(tensors)
     return CheckResult(
         verdict=("error" if all(f.kind == "incomplete" for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
@@ -146,7 +148,7 @@ def run_check(
         failures=tuple(failures),
         mode=config.mode,
         dtype=narrowest(r[2] for _, r in runs if r[2]),
-        tensors=_per_tensor(runs),
+        tensors=tensors,
         seconds=time.perf_counter() - start,
         stopped=stopped,
         extra={
@@ -154,6 +156,8 @@ def run_check(
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
             # cases whose loss value and train_step were judged (for points); absent when none
             **({"judged": dict(session.judged)} if any(session.judged.values()) else {}),
+            # what every report format shows beside the verdict (report/common.py notes)
+            **({"notes": [mixed]} if mixed else {}),
         },
     )
 
@@ -225,5 +229,6 @@ def _per_tensor(runs) -> tuple[TensorVerdict, ...]:
                     max_abs=max(b.max_abs, v.max_abs),
                     max_rel=max(b.max_rel, v.max_rel),
                     worst=(),
+                    dtype=narrowest(d for d in (b.dtype, v.dtype) if d),
                 )
     return tuple(best[k] for k in sorted(best))
