@@ -200,3 +200,62 @@ def test_a_case_file_path_that_is_a_link_is_refused(tmp_path, victim, capsys):
     (tmp_path / "cases" / "bug_sign_flip-minimal.json").symlink_to(victim)
     code = cli.main(["check", BUGGY, *QUICK, "--cases-dir", str(tmp_path / "cases")])
     assert code == 2 and "case file" in capsys.readouterr().err and victim.read_text() == "secret\n"
+
+
+# --- text the checked code puts into a report: inert in every format ----------------------------
+
+FAKE = "\x1b[2K\x1b[1GPASS all gradients right"
+HOSTILE = f"""
+import sys
+def gradients(params, X, T, spec):
+    print({FAKE!r} + "\\n::error::printed\\r\\x9b")
+    sys.stdout.flush()
+    raise RuntimeError({FAKE!r} + "\\n::error file=x.py::the gradient is right\\n  ::set-output name=v::1")
+"""
+
+
+def _inert(text):
+    """No escape or control character but newline and tab, and no line a CI runner would read
+    as a workflow command."""
+    assert not [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F], repr(text)
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("::")], text
+
+
+def test_clean_text_strips_escapes_and_controls_and_neutralises_workflow_commands():
+    text = safe_io.clean_text(FAKE + "\r\x07\x9b\x1b]0;title\x07\u202eok\n::error::x\n\t::warning::y")
+    assert text == "PASS all gradients rightok\n[user] ::error::x\n\t[user] ::warning::y"
+    _inert(text)
+    assert safe_io.clean_text(text) == text  # idempotent
+
+
+def test_ordinary_text_is_left_as_it_is():
+    text = "layer 1 dW: shape (2, 3), expected (3, 2)\n\tline two: a::b, C:\\path, 5 % off, naïve"
+    assert safe_io.clean_text(text) == text
+
+
+def test_a_hostile_exception_text_is_inert_in_every_report_format(tmp_path):
+    from verifier.report import FORMATS, render
+    from verifier.run.check import run_check
+    from verifier.run.grading import with_grading
+
+    impl = tmp_path / "hostile.py"
+    impl.write_text(HOSTILE)
+    r = run_check(str(impl), examples=3, sizes=(2, 2, 1), activations=("tanh", "sigmoid"), loss="sse")
+    assert r.verdict == "fail" and r.failures[0].kind == "exception"
+    detail = r.failures[0].detail
+    assert "PASS all gradients right" in detail and "[user] ::error file=x.py::" in detail  # kept, inert
+    _inert(detail)
+    for fmt in FORMATS:
+        out = render(with_grading(r), fmt)
+        _inert(out)
+        assert "\\u001b" not in out and "\\u009b" not in out, fmt  # nor escaped inside JSON strings
+        assert "PASS all gradients right" in out.replace("\\n", "\n"), fmt
+
+
+def test_the_command_lines_error_line_is_inert(tmp_path, capsys):
+    impl = tmp_path / "bad_import.py"
+    impl.write_text(f"raise ImportError({FAKE!r} + '\\n::error::fake')\n")
+    assert cli.main(["check", str(impl), *QUICK]) == 2
+    err = capsys.readouterr().err
+    _inert(err)
+    assert "[user] ::error::fake" in err

@@ -17,18 +17,27 @@ class run's output directory first (so that it owns what root writes into it). S
   write.
 
 `sha256_of` and `digest_line` are the digests the gate keeps beside its baseline.
+
+`clean_text` is the text side of the same rule: what the checked code says (its exception
+text, what it printed) is cleaned once, where it enters the records (judge/rows.py's `row`,
+a class run's error row, the command line's error line), so no report format and no terminal
+or CI log shows it anything but inert: no terminal escape sequence (a faked PASS), no other
+control character, and no line a CI runner reads as a workflow command (`::error::`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import stat
 
 from .errors import UnsafeOutputError
 
 __all__ = [
+    "WORKFLOW_PREFIX",
+    "clean_text",
     "digest_line",
     "output_dir",
     "read_digest",
@@ -37,6 +46,23 @@ __all__ = [
     "sha256_of",
     "write_text",
 ]
+
+# ESC sequences, whole: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-character ones
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
+# every other C0 control but \n and \t, DEL, C1, and the bidirectional overrides (text that
+# reads differently on screen than in the file)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_COMMAND = re.compile(r"^(\s*)(?=::)", re.MULTILINE)
+WORKFLOW_PREFIX = "[user] "  # before a line that would read as a CI workflow command
+
+
+def clean_text(text) -> str:
+    """`text` without terminal escape sequences or control characters (newlines and tabs kept),
+    each line that starts with `::` (a GitHub Actions workflow command) prefixed so it is
+    inert. Idempotent."""
+    text = _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
+    return _COMMAND.sub(lambda m: m.group(1) + WORKFLOW_PREFIX, text)
+
 
 _KINDS = {
     stat.S_IFLNK: "a symbolic link",

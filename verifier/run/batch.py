@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import SpecError, VerifierError, harness_bug
 from ..records import CheckResult, Failure, RunConfig
+from ..safe_io import clean_text
 from .check import run_check
 
 __all__ = ["error_result", "run_batch", "run_one", "shard", "worst_verdict"]
@@ -99,7 +100,7 @@ def error_result(impl, message, seconds, seed):
         examples=0,
         implementation=impl,
         references=(),
-        failures=(Failure(kind="error", detail=message),),
+        failures=(Failure(kind="error", detail=clean_text(message)),),  # may quote the code's import error
         seconds=seconds,
     )
 
