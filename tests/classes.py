@@ -34,3 +34,16 @@ def make_class(root: Path, n: int) -> list[str]:
 
 def kind_of(path: str) -> str:
     return Path(path).read_text().splitlines()[0].split(": ")[1]
+
+
+def crashing_work(impl, config, case=None, case_stem=None):
+    """A class run's job (batch.run_batch's `work`) whose worker process dies, killed, when the
+    submission's name says crash_worker: a worker crash the harness must pin on that one."""
+    import os
+    import signal
+
+    from verifier.run.batch import run_one
+
+    if "crash_worker" in os.path.basename(str(impl)):
+        os.kill(os.getpid(), signal.SIGKILL)  # this worker, which this test's run started
+    return run_one(impl, config, case, case_stem)

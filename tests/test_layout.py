@@ -20,6 +20,7 @@ FLOORS = {
     "errors": 0,
     "strategies": 1,
     "layer_strategies": 1,
+    "safe_io": 1,
     "casefile": 2,
     "judge": 3,
     "sandbox": 3,

@@ -8,6 +8,7 @@ import numpy as np
 
 from reference_impls import conventions
 
+from . import safe_io
 from .errors import SpecError
 from .records import Case, NetworkSpec
 from .strategies import TARGETS, loss_name, validate_spec
@@ -118,10 +119,10 @@ def load(path) -> Case:
     return from_dict(d)
 
 
-def save(case: Case, path) -> str:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(dumps(case) + "\n")
-    return str(path)
+def save(case: Case, path, *, own_dir: bool = False) -> str:
+    """Write `case` to `path` safely (safe_io: never through a planted link or FIFO); `own_dir`:
+    `path`'s directory is the cases directory, which must be this user's."""
+    return safe_io.write_text(path, dumps(case) + "\n", own_dir=own_dir, what="case file")
 
 
 WORKED_EXAMPLE = {

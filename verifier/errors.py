@@ -37,3 +37,9 @@ def harness_bug(exc: BaseException) -> str:
     """The words for an exception the harness did not expect: its type, its message, and whose
     fault it is (never the checked code's)."""
     return f"internal error {type(exc).__name__}: {exc}: a harness bug, please report it"
+
+
+class UnsafeOutputError(SpecError):
+    """An output path the harness refuses to write through: a link, a FIFO or another
+    non-regular file at it, a directory owned by another user, or a baseline whose digest does
+    not match what the gate recorded."""

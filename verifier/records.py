@@ -54,6 +54,7 @@ class TensorVerdict:
     max_abs: float
     max_rel: float
     worst: tuple[EntryError, ...]  # failing entries first, worst first; at most a few
+    dtype: str | None = None  # the dtype the subject returned this tensor in: what it was judged to
 
 
 @dataclass(frozen=True)

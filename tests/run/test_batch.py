@@ -1,6 +1,7 @@
 """`check A.py B.py ... --jobs N`: one report each, a summary table, the worst exit code."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -106,3 +107,67 @@ def test_exit_code_is_the_worst(verdicts, code):
 
 def test_output_names_are_distinct_and_follow_the_format():
     assert batch.output_names(["a/x.py", "b/x.py", "y", "x-2.py"], "markdown") == ["x.md", "x-2.md", "y.md", "x-2-2.md"]
+
+
+# --- each submission its own: case files, and a worker crash -----------------------------------
+
+
+def test_two_submissions_with_the_same_file_name_get_their_own_case_files(tmp_path):
+    from verifier.records import RunConfig
+    from verifier.run.batch import run_batch
+
+    subs = []
+    for who in ("alice", "bob"):
+        f = tmp_path / who / "impl.py"
+        f.parent.mkdir()
+        shutil.copy(BUGGY, f)
+        subs.append(str(f))
+    cases = tmp_path / "cases"
+    config = RunConfig(examples=8, mode="fast", cases_dir=str(cases), sizes=(2, 2, 1), loss="sse")
+    for jobs in (1, 2):
+        results = run_batch(subs, config, jobs=jobs)
+        files = [r.failures[0].case_file for r in results]
+        assert [r.verdict for r in results] == ["fail", "fail"] and len(set(files)) == 2, files
+        for sub, r, f in zip(subs, results, files):
+            assert os.path.isfile(f) and os.path.dirname(f) == str(cases)
+            assert r.failures[0].replay == f"backprop-verify check {sub} --case {f}"  # its own case, its own file
+    assert len(os.listdir(cases)) == 2
+
+
+def test_a_single_check_keeps_its_plain_case_file_name(tmp_path):
+    from verifier.run.check import run_check
+
+    r = run_check(BUGGY, examples=8, mode="fast", cases_dir=str(tmp_path), sizes=(2, 2, 1), loss="sse")
+    assert os.path.basename(r.failures[0].case_file) == "bug_sign_flip-minimal.json"
+
+
+def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path):
+    from classes import crashing_work
+
+    from verifier.records import RunConfig
+    from verifier.run.batch import run_batch
+
+    crash = tmp_path / "crash_worker.py"
+    shutil.copy(CORRECT, crash)
+    impls = [CORRECT, str(crash), BUGGY, CORRECT]
+    config = RunConfig(examples=8, mode="fast", cases_dir=str(tmp_path / "cases"), sizes=(2, 2, 1), loss="sse")
+    results = run_batch(impls, config, jobs=2, work=crashing_work)
+    assert [r.verdict for r in results] == ["pass", "error", "fail", "pass"], [r.failures for r in results]
+    assert "worker process checking it died" in results[1].failures[0].detail
+
+
+def test_a_submission_that_kills_its_own_worker_changes_no_classmates_verdict(tmp_path):
+    killer = tmp_path / "killer.py"
+    killer.write_text(
+        "import os, signal\n"
+        "def gradients(params, X, T, spec):\n"
+        "    os.kill(os.getppid(), signal.SIGKILL)  # its parent: the pool worker, unless isolation stops it\n"
+        "    raise RuntimeError('still here')\n"
+    )
+    from verifier.records import RunConfig
+    from verifier.run.batch import run_batch
+
+    config = RunConfig(examples=8, mode="fast", cases_dir=str(tmp_path / "cases"), sizes=(2, 2, 1), loss="sse")
+    results = run_batch([CORRECT, str(killer), BUGGY, CORRECT], config, jobs=2)
+    assert [r.verdict for r in results[::2]] == ["pass", "fail"] and results[3].verdict == "pass"
+    assert results[1].verdict != "pass"

@@ -344,3 +344,40 @@ def test_a_bad_slope_on_the_command_line_says_the_fix(capsys):
 
     code = cli.main(["check", str(ROOT / "examples" / "correct_vectorized.py"), "--activations", "leaky_relu:-2"])
     assert code == 2 and "the slope after ':' must be a number >= 0" in capsys.readouterr().err
+
+
+MIXED = (
+    "import numpy as np\nfrom correct_vectorized import gradients as g64\n"
+    "def gradients(params, X, T, spec):\n"
+    "    J, grads = g64(params, X, T, spec)\n"
+    "    grads = [list(p) for p in grads]\n"
+    "    grads[0][0] = grads[0][0].astype(np.float16)  # one tensor in float16\n"
+    "    grads[-1][1] = grads[-1][1] * FACTOR  # the last bias, float64\n"
+    "    return J, [tuple(p) for p in grads]\n"
+)
+
+
+def _mixed(tmp_path, factor):
+    impl = tmp_path / "mixed.py"
+    impl.write_text(MIXED.replace("FACTOR", repr(factor)))
+    (tmp_path / "correct_vectorized.py").write_text((EXAMPLES / "correct_vectorized.py").read_text())
+    return run_check(str(impl), examples=15, sizes=(3, 4, 2), activations=("tanh", "sigmoid"), loss="sse")
+
+
+def test_a_float16_tensor_does_not_let_a_5_percent_error_in_a_float64_one_pass(tmp_path):
+    r = _mixed(tmp_path, 1.05)
+    assert r.verdict == "fail"
+    assert {(f.kind, f.layer, f.param) for f in r.failures} == {("mismatch", 2, "b")}
+
+
+def test_a_mixed_precision_return_passes_and_says_so_in_every_format(tmp_path):
+    from verifier.report import FORMATS, render
+    from verifier.run.grading import with_grading
+
+    r = _mixed(tmp_path, 1.0)
+    assert r.verdict == "pass" and r.dtype == "float16", [f.detail for f in r.failures]
+    assert {t.dtype for t in r.tensors if (t.layer, t.param) != (1, "W")} == {"float64"}
+    assert r.notes[-1].startswith("mixed precision: the gradients came back in 2 dtypes (float16: layer 1 W;")
+    graded = with_grading(r)
+    for fmt in FORMATS:
+        assert "mixed precision" in render(graded, fmt), fmt

@@ -10,7 +10,7 @@ import math
 import pytest
 from conftest import EXAMPLES
 
-from verifier import cli
+from verifier import cli, safe_io
 from verifier.errors import SpecError
 from verifier.records import CheckResult, Failure, TensorVerdict
 from verifier.run import gate
@@ -177,6 +177,7 @@ def test_a_missing_baseline_says_to_run_with_update(tmp_path, capsys):
 )
 def test_an_unreadable_baseline_is_exit_2(tmp_path, capsys, text):
     (tmp_path / "b.json").write_text(text)
+    (tmp_path / "b.json.sha256").write_text(safe_io.digest_line(text.encode(), "b.json"))  # past the digest
     code, _ = gate_run(tmp_path, "def gradients(params, X, T, spec): pass\n", "--baseline", str(tmp_path / "b.json"))
     assert code == 2 and "record it again with --update" in capsys.readouterr().err
 
@@ -195,6 +196,55 @@ def test_quiet_writes_nothing_to_stderr(tmp_path, capsys):
         "2,1",
     )
     assert code == 0 and capsys.readouterr().err == "" and (tmp_path / "b.json").exists()
+
+
+def test_the_baseline_has_its_digest_beside_it(baseline):
+    digest = gate.digest_path(baseline)
+    assert digest.name == "baseline.json.sha256"
+    assert digest.read_text() == safe_io.digest_line(baseline.read_bytes(), "baseline.json")  # sha256sum -c reads it
+
+
+def _copy(baseline, tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_bytes(baseline.read_bytes())
+    gate.digest_path(path).write_bytes(gate.digest_path(baseline).read_bytes())
+    return path
+
+
+def test_a_baseline_rewritten_after_it_was_recorded_is_exit_2_never_a_pass(baseline, tmp_path, capsys):
+    path = _copy(baseline, tmp_path)
+    data = json.loads(path.read_text())
+    for t in data["tensors"]:
+        t["max_rel"] = 1e300  # what a child rewriting the baseline would do: any precision then passes
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    source = (EXAMPLES / "correct_float32.py").read_text() + FLOAT32_INSIDE
+    code, report = gate_run(tmp_path, source, "--baseline", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and report is None
+    assert "does not match the digest the gate recorded" in err and "--update" in err
+
+
+def test_a_baseline_without_its_digest_is_exit_2(baseline, tmp_path, capsys):
+    path = _copy(baseline, tmp_path)
+    gate.digest_path(path).unlink()
+    code, _ = gate_run(tmp_path, (EXAMPLES / "correct_vectorized.py").read_text(), "--baseline", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and "has no digest beside it" in err and "--update" in err
+
+
+def test_an_untouched_copy_of_the_baseline_and_its_digest_passes(baseline, tmp_path):
+    path = _copy(baseline, tmp_path)
+    code, report = gate_run(tmp_path, (EXAMPLES / "correct_vectorized.py").read_text(), "--baseline", str(path))
+    assert code == 0 and report["verdict"] == "pass"
+
+
+def test_a_link_planted_at_the_baseline_path_is_refused_by_update(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    (tmp_path / "b.json").symlink_to(victim)
+    with pytest.raises(SpecError, match="symbolic link"):
+        gate.save(tmp_path / "b.json", {"format": 1})
+    assert victim.read_text() == "keep\n"
 
 
 # ---------------------------------------------------------------- the judging rules, on records

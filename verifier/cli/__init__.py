@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from ..errors import VerifierError, harness_bug
+from ..safe_io import clean_text
 from . import check, common, crosscheck, gate, grad, merge
 
 COMMANDS = {"check": check, "gate": gate, "crosscheck": crosscheck, "grad": grad, "merge": merge}
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command].run(args)
     except VerifierError as exc:
-        sys.stderr.write(f"backprop-verify: error: {exc}\n")
+        sys.stderr.write(f"backprop-verify: error: {clean_text(exc)}\n")  # may quote the checked code
         return common.EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("backprop-verify: interrupted\n")

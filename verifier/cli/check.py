@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 
-from .. import casefile, strategies
+from .. import casefile, safe_io, strategies
 from ..errors import SpecError
 from ..records import RunConfig
 from ..report import FORMATS, render
@@ -175,6 +175,8 @@ def config_from(args) -> tuple[RunConfig, object]:
 
 def run(args) -> int:
     config, case = config_from(args)
+    if len(args.impl) == 1 and not (args.shard or args.scheduler):
+        safe_io.refuse_planted(args.output, what="report")  # now, not after the whole run
     rubric = grading.rubric_of(args)
     if len(args.impl) > 1 or args.shard or args.scheduler:  # a whole class of submissions
         return _class(args, config, case, rubric)
@@ -228,8 +230,10 @@ def check_output(fmt: str, output: str | None) -> None:
     if output in (None, "-"):
         if fmt in ("junit", "html", *grading.GRADER_FORMATS):
             raise SpecError(f"{fmt} reports of several implementations need a directory: add --output DIR")
-    elif os.path.exists(output) and not os.path.isdir(output):
+    elif os.path.isfile(output) and not os.path.islink(output):
         raise SpecError(f"--output {output} is a file; with several implementations give a directory")
+    else:  # a link, or a directory someone else made (the checked code, first?): refused now
+        safe_io.output_dir(output, what="--output directory", create=False)
 
 
 def write_reports(results, fmt: str, output: str | None, shard_doc=None) -> None:
@@ -251,12 +255,12 @@ def write_reports(results, fmt: str, output: str | None, shard_doc=None) -> None
         rule = "\n" + "=" * 72 + "\n\n"
         write_output(rule.join(render(r, fmt) for r in results) + rule + summary_text(results, summary_fmt), None)
         return
-    os.makedirs(output, exist_ok=True)
+    safe_io.output_dir(output, what="--output directory")
     if shard_doc:
         where = os.path.join(output, MANIFEST.format(**shard_doc["shard"]))
-        write_output(json.dumps(shard_doc, indent=2) + "\n", where)
+        write_output(json.dumps(shard_doc, indent=2) + "\n", where, own_dir=True)
     for r, name in zip(results, output_names([r.implementation for r in results], fmt)):
-        write_output(render(r, fmt), os.path.join(output, name))
+        write_output(render(r, fmt), os.path.join(output, name), own_dir=True)
     if fmt == "json":
         write_output(json.dumps([dict(zip(headers, r)) for r in rows], indent=2) + "\n", None)
     else:

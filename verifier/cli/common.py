@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..errors import SpecError
+from .. import safe_io
 from ..records import RunConfig
 from ..report import FORMATS, render
 
@@ -45,16 +45,15 @@ def add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true", help="more detail on standard error")
 
 
-def write_output(text: str, path: str | None) -> None:
+def write_output(text: str, path: str | None, *, own_dir: bool = False) -> None:
+    """`text` to standard output (None or -) or to the file `path`, written safely (safe_io):
+    a link or FIFO planted at `path` is refused, never written through. `own_dir`: `path`'s
+    directory is a class run's output directory, which must be this user's."""
     if path in (None, "-"):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as exc:
-        raise SpecError(f"cannot write the report to {path}: {exc.strerror}") from None
+    safe_io.write_text(path, text, own_dir=own_dir, what="report")
 
 
 def write_report(result, fmt: str, path: str | None) -> None:

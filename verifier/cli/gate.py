@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import safe_io
 from ..errors import SpecError
 from ..report import render
 from ..run import gate
@@ -47,6 +48,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if args.case:
         raise SpecError("gate runs the baseline's generated cases; --case is for check")
+    for path, what in ((args.output, "report"), (args.markdown, "markdown report"), (args.junit, "JUnit report")):
+        safe_io.refuse_planted(path, what=what)  # now, not after the whole run
     given = {k: getattr(args, k) for k in gate.CONFIG_KEYS}
     given["activations"] = names(args.activations) if args.activations else None
     baseline = None if args.update else gate.load(args.baseline)

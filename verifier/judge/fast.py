@@ -31,6 +31,7 @@ disagreement there is a harness error (ReferenceDisagreement), never the user's.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from .agreement import HARNESS_BUG, pair_tolerance
 from .compare import entry_errors, tensor_verdict
 from .oracle import Oracle
 from .rows import loss_rows, mismatch_row, nonfinite_rows
-from .shape import FLOAT_KINDS, bias_notes, structure
+from .shape import bias_notes, dtypes_of, structure
 from .tolerance import judgement
 
 __all__ = ["DIRECTIONS", "REFERENCES", "FastOracle", "judge_fast"]
@@ -149,7 +150,8 @@ def judge_fast(case, oracle, grads, loss, layout=None):
         return [shaped], [], None
     notes = bias_notes(case, grads)
     grads, dtype = shaped
-    jd = oracle.judgement(FLOAT_KINDS[dtype])
+    kinds = dtypes_of(grads)
+    jd = oracle.judgement_of(kinds)
     failures, verdicts = [], []
     for (l, name), got, want, tol in _along(grads, oracle.v, oracle.derivs, jd.tol):
         k, p = l - 1, "Wb".index(name)
@@ -162,10 +164,10 @@ def judge_fast(case, oracle, grads, loss, layout=None):
             and (entry_errors(g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])[0] & kink).any()
         )
         if not off.any() and not fail_kink and np.all(np.isfinite(g)):
-            verdicts.append(_directional_verdict(l, name, got, want, int(kink.sum())))
+            verdicts.append(replace(_directional_verdict(l, name, got, want, int(kink.sum())), dtype=kinds[k][p]))
             continue
         verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])
-        verdicts.append(verdict)
+        verdicts.append(replace(verdict, dtype=kinds[k][p]))
         failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
     failures += loss_rows(case, oracle.loss, loss, jd, not failures)
     return notes + failures, verdicts, dtype

@@ -12,7 +12,7 @@ from . import evidence, factors
 from .compare import compare_gradients
 from .references import REFERENCES
 from .rows import loss_rows, mismatch_row, nonfinite_rows, verdict_row
-from .shape import FLOAT_KINDS, bias_notes, structure
+from .shape import FLOAT_KINDS, bias_notes, dtypes_of, structure
 
 
 def judge_gradients(case, oracle, grads, loss, layout=None):
@@ -22,14 +22,18 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
         return [shaped], [], None
     notes = bias_notes(case, grads)
     grads, dtype = shaped
-    jd = oracle.judgement(FLOAT_KINDS[dtype])
+    kinds = dtypes_of(grads)
+    jd = oracle.judgement_of(kinds)
     failures = [
         f
         for l, (g, e) in enumerate(zip(grads, oracle.grads), start=1)
         for p, name in enumerate("Wb")
         for f in nonfinite_rows(case, l, name, g[p], e[p])
     ]
-    verdicts = compare_gradients(grads, oracle.grads, jd.tol, jd.centre, jd.radius)
+    verdicts = [
+        replace(v, dtype=kinds[v.layer - 1]["Wb".index(v.param)])
+        for v in compare_gradients(grads, oracle.grads, jd.tol, jd.centre, jd.radius)
+    ]
     for v in verdicts:
         if v.failed and not any(f.layer == v.layer and f.param == v.param for f in failures):
             failures.append(mismatch_row(case, oracle.grads, grads, jd, v))
@@ -60,11 +64,17 @@ def step_note(c: float, batch: int, n_out: int) -> tuple[str | None, str]:
     return label, f"it steps {text} (W - c lr dJ/dW with c = {c:.6g})"
 
 
-def update_tolerance(case, oracle, dtype, lr):
-    """[(tW, tb), ...]: how far a right W - lr dJ/dW in `dtype` may be from the oracle's."""
-    jd = oracle.judgement(FLOAT_KINDS[dtype])
-    u = np.finfo(FLOAT_KINDS[dtype]).eps
-    return [(lr * tW + 4 * u * np.abs(W), lr * tb + 4 * u * np.abs(b)) for (W, b), (tW, tb) in zip(case.params, jd.tol)]
+def update_tolerance(case, oracle, kinds, lr):
+    """[(tW, tb), ...]: how far a right W - lr dJ/dW may be from the oracle's, each new tensor
+    in its own returned dtype (`kinds`, [(W's dtype name, b's), ...], or one name for all)."""
+    if isinstance(kinds, str):
+        kinds = [(kinds, kinds)] * len(case.params)
+    jd = oracle.judgement_of(kinds)
+    u = [tuple(float(np.finfo(FLOAT_KINDS[k]).eps) for k in pair) for pair in kinds]
+    return [
+        (lr * tW + 4 * uW * np.abs(W), lr * tb + 4 * ub * np.abs(b))
+        for (W, b), (tW, tb), (uW, ub) in zip(case.params, jd.tol, u)
+    ]
 
 
 def steps_by(case, new, grads, lr, tol, c) -> bool:
@@ -98,8 +108,8 @@ def judge_update(case, oracle, new_params, lr, layout=None) -> list[Failure]:
     shaped = structure(case, new_params, layout)
     if isinstance(shaped, Failure):
         return [replace(shaped, kind="bad_output", detail="train_step: " + shaped.detail)]
-    new, dtype = shaped
-    tol = update_tolerance(case, oracle, dtype, lr)
+    new, _ = shaped
+    tol = update_tolerance(case, oracle, dtypes_of(new), lr)
     want = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(case.params, oracle.grads)]
     bad = [v for v in compare_gradients(new, want, tol) if v.failed]
     if not bad:

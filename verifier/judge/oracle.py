@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import ReferenceDisagreement
 from .agreement import HARNESS_BUG, losses_agree, pair_verdicts
 from .references import LOSS_PAIR, REFERENCES, full_oracles
+from .shape import FLOAT_KINDS, narrowest
 from .tolerance import Judgement, judgement
 
 
@@ -30,6 +31,20 @@ class Oracle:
         a, b = LOSS_PAIR  # the two forwards that share no code
         if a in outs and b in outs and not losses_agree(outs[a].loss, outs[b].loss, self.jd64):
             raise ReferenceDisagreement(f"loss values differ: {a} {outs[a].loss!r}, {b} {outs[b].loss!r} {where}")
+
+    def judgement_of(self, kinds) -> Judgement:
+        """Tolerances for a result whose tensors came back in `kinds`, [(dW's dtype name, db's),
+        ...]: each tensor's from its own dtype, so a float16 tensor loosens no other's; the loss
+        value's and the unit roundoff from the narrowest (the loss carries no dtype of its own)."""
+        by = {k: self.judgement(FLOAT_KINDS[k]) for k in {k for pair in kinds for k in pair}}
+        jd = by[narrowest(by)]
+        if len(by) == 1:
+            return jd
+
+        def pick(field):
+            return [tuple(getattr(by[k], field)[l][p] for p, k in enumerate(pair)) for l, pair in enumerate(kinds)]
+
+        return jd._replace(tol=pick("tol"), centre=pick("centre"), radius=pick("radius"))
 
     def judgement(self, dtype) -> Judgement:
         """Tolerances for a result in `dtype`: its own rounding plus the oracle's."""

@@ -12,6 +12,7 @@ from reference_impls import delta_rule, model
 
 from .. import casefile
 from ..records import Case, Failure, TensorVerdict
+from ..safe_io import clean_text
 from .compare import entry_errors, relative
 
 # The eps of a clipped log, as libraries and tutorials write it: np.clip(y, eps, 1 - eps);
@@ -23,8 +24,10 @@ CURVE_KINDS = frozenset({"mismatch", "reference_disagreement", "kink_mismatch"})
 
 
 def row(kind: str, detail: str, case: Case | None, **kw) -> Failure:
-    """A failure row carrying the summary of the case it happened on."""
-    return Failure(kind, detail, case=casefile.summary(case) if case is not None else None, **kw)
+    """A failure row carrying the summary of the case it happened on. The detail may hold what
+    the checked code said (its exception text, what it printed): cleaned here, once, for every
+    report format (safe_io.clean_text)."""
+    return Failure(kind, clean_text(detail), case=casefile.summary(case) if case is not None else None, **kw)
 
 
 def verdict_row(kind: str, detail: str, case: Case | None, v: TensorVerdict, **kw) -> Failure:

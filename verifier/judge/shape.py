@@ -20,6 +20,29 @@ def narrowest(dtypes) -> str | None:
     return names[0] if names else None
 
 
+def dtypes_of(grads) -> list[tuple[str, str]]:
+    """[(dW's dtype name, db's), ...] of gradients `structure` accepted: what each tensor is
+    judged to (Oracle.judgement_of)."""
+    return [(dW.dtype.name, db.dtype.name) for dW, db in grads]
+
+
+def mixed_note(tensors) -> str | None:
+    """The words for a result whose tensors came back in more than one dtype, or None: each was
+    judged to its own, so a float16 tensor loosened no other's tolerance."""
+    kinds: dict[str, list[str]] = {}
+    for t in tensors:
+        if t.dtype:
+            kinds.setdefault(t.dtype, []).append(f"layer {t.layer} {t.param}")
+    if len(kinds) < 2:
+        return None
+    order = sorted(kinds, key=lambda k: np.finfo(FLOAT_KINDS[k]).bits)
+    parts = "; ".join(f"{k}: {', '.join(kinds[k])}" for k in order)
+    return (
+        f"mixed precision: the gradients came back in {len(kinds)} dtypes ({parts}); each tensor "
+        "was judged to its own dtype, and the loss value to the narrowest"
+    )
+
+
 def structure(case, grads, layout=None) -> tuple[list, str] | Failure:
     """([(dW, db)] float arrays in the model's layout, dtype name) or a bad_output Failure."""
     sizes, L = case.spec.sizes, len(case.params)

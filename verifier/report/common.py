@@ -55,6 +55,12 @@ def to_json(result) -> dict:
     return d
 
 
+def notes(result) -> list[str]:
+    """What a check says beside its verdict (a mixed-precision return, a bias gradient read as
+    (n,), ...): every format shows these, from CheckResult.notes."""
+    return [str(n) for n in getattr(result, "notes", ()) or ()]
+
+
 def num(x) -> str:
     """A number as every table shows it: 3 significant digits; '' for None."""
     return "" if x is None else (f"{x:.3g}" if isinstance(x, float) else str(x))
@@ -216,7 +222,7 @@ def stopped_line(r) -> str:
 
 def note_lines(r) -> list[str]:
     """ "Note: ..." for each thing the code does that was accepted but is said (DESIGN section 3)."""
-    return [f"Note: {n}" for n in getattr(r, "notes", ())]
+    return [f"Note: {n}" for n in notes(r)]
 
 
 def mode_words(r: CheckResult) -> str:

@@ -62,7 +62,8 @@ def headline(r: CheckResult, g: dict) -> str:
             return student.headline(r)
         return "Not graded (harness error): " + "; ".join(f.detail for f in r.failures)
     words = student.headline(r) if for_students(g) else common_headline(r)
-    return f"{g['score']:g} of {g['max_score']:g} points. {words}"
+    said = "".join(f" Note: {n}." for n in common.notes(r))
+    return f"{g['score']:g} of {g['max_score']:g} points. {words}{said}"
 
 
 def common_headline(r: CheckResult) -> str:

@@ -206,6 +206,7 @@ def _body(result) -> str:
                     "dtype": r.dtype or "n/a",
                     "failures": len(r.failures),
                     **({"stopped": r.stopped} if r.stopped else {}),
+                    **({"note": " ".join(common.notes(r))} if common.notes(r) else {}),
                 },
             )
         ]

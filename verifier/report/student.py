@@ -87,7 +87,7 @@ def headline(r: CheckResult) -> str:
 
 def render(r: CheckResult, fmt="simple") -> str:
     """The whole check for the student, as text (`fmt` is the tables' tabulate format)."""
-    parts = [headline(r)]
+    parts = [headline(r)] + [f"Note: {n}" for n in common.notes(r)]
     g = (r.extra.get("grading") or {}) if r.verdict != "error" else {}
     if g.get("items"):
         lines = [f"Points: {g['score']:g} of {g['max_score']:g}"]

@@ -8,8 +8,15 @@ statistics) left them out. With
 --jobs 1 they run one after the other in this process, and the JAX programs compiled for the
 first implementation serve the rest.
 
+Each submission saves its minimal cases under a name of its own (`case_stem`: its file's stem
+and a digest of its path), so two submissions with the same file name in different directories
+never share a case file, and each replay command names its own.
+
 An implementation the harness could not check (not importable, no `gradients`, references
 disagreeing, a crashed worker) gets an "error" result of its own; it never stops the others.
+A worker that dies breaks the whole pool, and every submission it had not finished with it:
+those are run again, each alone in a fresh worker, so only a submission whose own worker dies
+there gets the "error" row.
 Where the reports go, and the exit code, is the command line's (verifier/cli/check.py).
 """
 
@@ -19,51 +26,87 @@ import hashlib
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import SpecError, VerifierError, harness_bug
 from ..records import CheckResult, Failure, RunConfig
+from ..safe_io import clean_text
 from .contract import run_file
 
-__all__ = ["error_result", "run_batch", "run_one", "shard", "worst_verdict"]
+__all__ = ["case_stem", "error_result", "run_batch", "run_one", "shard", "worst_verdict"]
 
 VERDICT_ORDER = ("pass", "fail", "error")  # worst last
 
 
-def run_batch(impls, config: RunConfig, *, case=None, jobs=1, on_done=None) -> list[CheckResult]:
+def run_batch(impls, config: RunConfig, *, case=None, jobs=1, on_done=None, work=None) -> list[CheckResult]:
     """CheckResults of `impls` (in that order), `jobs` at a time, each as run_file's with this
-    `config` (and `case`). `on_done(done, total)` is called as each implementation finishes."""
+    `config` (and `case`). `on_done(done, total)` is called as each implementation finishes.
+    `work(impl, config, case, case_stem)`, a module-level function (it travels to the workers
+    by name), replaces `run_one` as each job."""
+    work = work or run_one
     impls = [str(i) for i in impls]
     results: list[CheckResult | None] = [None] * len(impls)
-    done = 0
+    count = [0]
+
+    def finish(k, result):
+        results[k] = result
+        count[0] += 1
+        if on_done:
+            on_done(count[0], len(impls))
+
     if jobs <= 1 or len(impls) <= 1:
         for k, impl in enumerate(impls):
-            results[k] = _job(impl, config, case)
-            done += 1
-            if on_done:
-                on_done(done, len(impls))
+            finish(k, work(impl, config, case, case_stem(impl)))
         return results  # type: ignore[return-value]
     ctx = multiprocessing.get_context("spawn")
+    broken = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(impls)), mp_context=ctx) as pool:
-        futures = {pool.submit(_job, impl, config, case): k for k, impl in enumerate(impls)}
+        futures = {pool.submit(work, impl, config, case, case_stem(impl)): k for k, impl in enumerate(impls)}
         for future in as_completed(futures):
-            k = futures[future]
             try:
-                results[k] = future.result()
-            except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                results[k] = error_result(impls[k], f"the worker process checking it died: {exc}", 0.0, config.seed)
-            done += 1
-            if on_done:
-                on_done(done, len(impls))
+                finish(futures[future], future.result())
+            except BrokenProcessPool:  # some worker died: every unfinished job of the pool with it
+                broken.append(futures[future])
+    _alone(sorted(broken), impls, config, case, jobs, ctx, finish, work)
     return results  # type: ignore[return-value]
 
 
-def run_one(impl, config: RunConfig, case=None) -> CheckResult:
+def _alone(ks, impls, config, case, jobs, ctx, finish, work) -> None:
+    """Each job of `ks` again, each in a fresh pool of one worker (`jobs` at a time): a worker
+    that dies now died checking that submission, and costs it alone."""
+    ks = list(ks)
+    running: dict = {}
+    while ks or running:
+        while ks and len(running) < jobs:
+            k = ks.pop(0)
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            running[pool.submit(work, impls[k], config, case, case_stem(impls[k]))] = (k, pool)
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            k, pool = running.pop(future)
+            try:
+                finish(k, future.result())
+            except BrokenProcessPool:
+                why = "the worker process checking it died (killed, or out of memory), alone in its worker, twice"
+                finish(k, error_result(impls[k], why, 0.0, config.seed))
+            pool.shutdown(wait=True)
+
+
+def run_one(impl, config: RunConfig, case=None, case_stem=None) -> CheckResult:
     """One implementation's CheckResult exactly as a class run makes it: a harness error (not
     importable, no `gradients`, a harness bug) is an "error" result, never raised. What each
-    job of --jobs and each task of --scheduler runs."""
-    return _job(str(impl), config, case)
+    job of --jobs and each task of --scheduler runs (with the submission's `case_stem`)."""
+    return _job(str(impl), config, case, case_stem)
+
+
+def case_stem(impl) -> str:
+    """The name a class run saves a submission's minimal cases under: its file's stem and 8 hex
+    digits of its path as given, normalised (`a/impl.py` and `b/impl.py` differ; the same path
+    gives the same name on every machine and in every shard)."""
+    impl = str(impl)
+    stem = os.path.splitext(os.path.basename(impl.rstrip("/")))[0] or "impl"
+    return f"{stem}-{hashlib.sha256(os.path.normpath(impl).encode('utf-8')).hexdigest()[:8]}"
 
 
 def shard(impls, index: int, count: int) -> list[str]:
@@ -81,11 +124,11 @@ def shard(impls, index: int, count: int) -> list[str]:
     return out
 
 
-def _job(impl, config, case=None):
+def _job(impl, config, case=None, stem=None):
     """One implementation's CheckResult; a harness error becomes an "error" result, never raised."""
     start = time.perf_counter()
     try:
-        return run_file(impl, config, case=case)
+        return run_file(impl, config, case=case, case_stem=stem)
     except VerifierError as exc:
         return error_result(impl, str(exc), time.perf_counter() - start, config.seed)
     except Exception as exc:  # a harness bug on one implementation must not stop the class
@@ -99,7 +142,7 @@ def error_result(impl, message, seconds, seed):
         examples=0,
         implementation=impl,
         references=(),
-        failures=(Failure(kind="error", detail=message),),
+        failures=(Failure(kind="error", detail=clean_text(message)),),  # may quote the code's import error
         seconds=seconds,
     )
 

@@ -11,14 +11,14 @@ import os
 import time
 from dataclasses import replace
 
-from .. import casefile, strategies
+from .. import casefile, safe_io, strategies
 from ..errors import SpecError
 from ..judge import fast
 from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
 from ..judge.rows import with_step_curves
-from ..judge.shape import NOTE_KINDS, narrowest
+from ..judge.shape import NOTE_KINDS, mixed_note, narrowest
 from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from . import explore, shrink
@@ -143,13 +143,14 @@ def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6, supports=
 
 
 def run_check(
-    impl, config: RunConfig | None = None, *, case=None, progress=None, runner=None, **options
+    impl, config: RunConfig | None = None, *, case=None, progress=None, runner=None, case_stem=None, **options
 ) -> CheckResult:
     """Check `impl` (a .py path or module name) and return a CheckResult.
 
     `config` (or, instead, its fields as keyword `options`) says how; `case` runs that one case
     alone (a failure's replay); `runner`, an object with the Sandbox interface, replaces the
-    isolated child (the API's in-process functions)."""
+    isolated child (the API's in-process functions); `case_stem` names its minimal case files
+    (default: the file's stem; a class run gives each submission its own, run/batch.py)."""
     if config is None:
         config = RunConfig(**options)
     elif options:
@@ -165,6 +166,8 @@ def run_check(
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
     if case is None:  # networks the options alone rule out: said before the code is even imported
         strategy_for({}, config)
+    if config.cases_dir:  # a link or someone else's directory there: refused before the code runs
+        safe_io.output_dir(config.cases_dir, what="cases directory", create=False)
     start = time.perf_counter()
     with runner if runner is not None else Sandbox(impl, timeout=config.timeout, python=config.python) as sandbox:
         session = Session(sandbox, declared(sandbox.describe(), config), config)
@@ -192,7 +195,7 @@ def run_check(
             failures, minimal = [f for _, r in runs for f in r[0]], {}
             if config.shrink and not session.stopped:
                 failures, minimal = shrink.every_class(strategy, judge, config, failures)
-        failures = _finish(session, failures, minimal, impl)
+        failures = _finish(session, failures, minimal, impl, case_stem)
     stopped = session.stopped
     judged = len(runs) if case is None else len(runs) - session.skipped
     if not failures and not stopped and judged < min_judged(config, case):  # a stop is incomplete, below
@@ -206,6 +209,8 @@ def run_check(
                 "--examples",
             )
         ]
+    tensors = _per_tensor(runs)
+    mixed = mixed_note(tensors)
     return CheckResult(
         verdict=("error" if all(f.kind in NO_VERDICT for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
@@ -215,11 +220,11 @@ def run_check(
         failures=tuple(failures),
         mode=config.mode,
         dtype=narrowest(r[2] for _, r in runs if r[2]),
-        tensors=_per_tensor(runs),
+        tensors=tensors,
         seconds=time.perf_counter() - start,
         stopped=stopped,
         skipped=session.skipped,
-        notes=tuple(notes.values()),
+        notes=tuple(notes.values()) + ((mixed,) if mixed else ()),
         extra={
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
@@ -252,17 +257,17 @@ def _references(mode, cases):
     return tuple(dict.fromkeys(n for case in cases for n in full_oracles(case)))
 
 
-def _finish(session, failures, minimal, impl):
+def _finish(session, failures, minimal, impl, case_stem=None):
     """Each failure class's minimal case saved, its gradient rows diagnosed, the replay command
     and the step curves attached."""
     out = list(failures)
     for n, (key, case) in enumerate(minimal.items()):
         path = None
         if session.config.cases_dir:
-            os.makedirs(session.config.cases_dir, exist_ok=True)
-            stem = os.path.splitext(os.path.basename(str(impl)))[0]
+            safe_io.output_dir(session.config.cases_dir, what="cases directory")
+            stem = case_stem or os.path.splitext(os.path.basename(str(impl)))[0]
             name = f"{stem}-minimal.json" if n == 0 else f"{stem}-minimal-{n + 1}.json"
-            path = casefile.save(case, os.path.join(session.config.cases_dir, name))
+            path = casefile.save(case, os.path.join(session.config.cases_dir, name), own_dir=True)
         replay = f"backprop-verify check {impl} --case {path}" if path else None
         ours = [i for i, f in enumerate(out) if _class(f) == key and f.case == casefile.summary(case)]
         label = _diagnosis(session, case) if any(out[i].kind == "mismatch" for i in ours) else (None, None)
@@ -312,5 +317,6 @@ def _per_tensor(runs) -> tuple[TensorVerdict, ...]:
                     max_abs=max(b.max_abs, v.max_abs),
                     max_rel=max(b.max_rel, v.max_rel),
                     worst=(),
+                    dtype=narrowest(d for d in (b.dtype, v.dtype) if d),
                 )
     return tuple(best[k] for k in sorted(best))

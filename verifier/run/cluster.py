@@ -21,9 +21,10 @@ import os
 import tempfile
 from dataclasses import replace
 
+from .. import safe_io
 from ..errors import SpecError
 from ..records import CheckResult, RunConfig
-from .batch import error_result, run_one
+from .batch import case_stem, error_result, run_one
 
 __all__ = ["CONNECT_TIMEOUT", "remote_check", "run_on_cluster"]
 
@@ -60,14 +61,14 @@ def _payload(impl: str):
 
 def remote_check(name: str, source: str | None, config: RunConfig, case=None) -> CheckResult:
     """The task a worker runs: `run_one` on the submission (written out first when its source
-    came along), with the result naming it as the command line did."""
+    came along), with the result naming it as the command line did, and its case files named
+    as --jobs names them (batch.case_stem of the name given)."""
     if source is None:
-        return run_one(name, config, case)
+        return run_one(name, config, case, case_stem(name))
     with tempfile.TemporaryDirectory(prefix="backprop-verify-task-") as work:
         path = os.path.join(work, os.path.basename(name) or "impl.py")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(source)
-        result = run_one(path, config, case)
+        safe_io.write_text(path, source, own_dir=True, what="submission copy")
+        result = run_one(path, config, case, case_stem(name))
     return _renamed(result, path, name)
 
 

@@ -19,13 +19,16 @@ from .selfcheck import AGAINST, run_self
 _ORDER = {"pass": 0, "fail": 1, "error": 2}
 
 
-def run_file(impl, config: RunConfig | None = None, *, case=None, progress=None, **options) -> CheckResult:
-    """Check every contract `impl` follows; one CheckResult."""
+def run_file(
+    impl, config: RunConfig | None = None, *, case=None, progress=None, case_stem=None, **options
+) -> CheckResult:
+    """Check every contract `impl` follows; one CheckResult. `case_stem` names a network's case
+    files (run_check's; class runs give each submission its own)."""
     config = config if config is not None else RunConfig(**options)
     if config.against not in AGAINST:
         raise SpecError(f"--against {config.against}: use one of {', '.join(AGAINST)}")
     if case is not None and config.layers is None:
-        return _networks(impl, config, case, progress)
+        return _networks(impl, config, case, progress, case_stem)
     with Sandbox(impl, timeout=config.timeout, python=config.python) as box:
         contract = box.contract()
         has_layers = bool(contract.get("layers") or contract.get("layer_losses"))
@@ -38,9 +41,9 @@ def run_file(impl, config: RunConfig | None = None, *, case=None, progress=None,
             return run_layers(impl, box, contract, config, progress)
         if not has_layers:
             box.close()
-            return _networks(impl, config, case, progress)
+            return _networks(impl, config, case, progress, case_stem)
         layered = run_layers(impl, box, contract, config, progress)
-    return merge(_networks(impl, config, case, progress), layered)
+    return merge(_networks(impl, config, case, progress, case_stem), layered)
 
 
 def run_layers_file(impl, config: RunConfig | None = None, **options) -> CheckResult:
@@ -57,9 +60,9 @@ def run_layers_file(impl, config: RunConfig | None = None, **options) -> CheckRe
         return run_layers(impl, box, contract, config)
 
 
-def _networks(impl, config, case, progress) -> CheckResult:
+def _networks(impl, config, case, progress, case_stem) -> CheckResult:
     if config.against == "model":
-        return run_check(impl, config, case=case, progress=progress)
+        return run_check(impl, config, case=case, progress=progress, case_stem=case_stem)
     return run_self(impl, config, case=case, progress=progress)
 
 

@@ -24,7 +24,7 @@ from .. import casefile, strategies
 from ..judge import factors
 from ..judge.diagnosis import NOTHING, Tols, find
 from ..judge.full import learning_rate, step_note, step_ratio, steps_by, update_tolerance
-from ..judge.shape import FLOAT_KINDS, structure
+from ..judge.shape import FLOAT_KINDS, dtypes_of, structure
 from ..records import Case, Failure
 from .session import user_targets
 
@@ -68,7 +68,7 @@ def _finding(sandbox, info, case, oracle_for, to_user):
         return None
     grads, dtype = shaped
     oracle = oracle_for(case)
-    jd = oracle.judgement(FLOAT_KINDS[dtype])
+    jd = oracle.judgement_of(dtypes_of(grads))
     tols = Tols(jd.tol, jd.radius, oracle.judgement(FLOAT_KINDS["float32"]).tol, jd.unit_roundoff, dtype)
     return find(case, grads, oracle.grads, tols), grads, oracle.grads, tols
 
@@ -110,8 +110,8 @@ def _step(sandbox, info, case, oracle_for, to_user):
     shaped = structure(case, step.params, layout)
     if isinstance(shaped, Failure):
         return None
-    new, dtype = shaped
-    return new, oracle.grads, lr, update_tolerance(case, oracle, dtype, lr)
+    new, _ = shaped
+    return new, oracle.grads, lr, update_tolerance(case, oracle, dtypes_of(new), lr)
 
 
 def step_diagnosis(sandbox, info, case, config, oracle_for, to_user):

@@ -19,18 +19,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import SpecError
+from .. import safe_io
+from ..errors import SpecError, UnsafeOutputError
 from ..records import Failure, RunConfig
 
 FORMAT = 1
 FLOOR = 16 * float(np.finfo(np.float64).eps)
 DEFAULT_FACTOR = 10.0
+DIGEST_SUFFIX = ".sha256"
 CONFIG_KEYS = ("examples", "seed", "sizes", "activations", "loss", "batch")
 DEFAULTS = {k: getattr(RunConfig(), k) for k in CONFIG_KEYS}
 _FLAGS = {
@@ -51,14 +52,7 @@ def name_of(impl) -> str:
 
 def load(path) -> dict:
     """The baseline at `path`, validated; SpecError saying the fix when it is missing or bad."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(
-            f"no baseline at {path}: record one first with `backprop-verify gate IMPL --baseline {path} --update`"
-        ) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read the baseline {path}: {exc.strerror}") from None
+    text = _checked_text(path)
     try:
         data = json.loads(text)
         if data.get("format") != FORMAT:
@@ -124,18 +118,53 @@ def record(result, config: dict, impl=None) -> dict:
     }
 
 
-def save(path, data: dict) -> str:
-    """Write atomically, so that a CI job killed mid-write leaves the old baseline intact."""
+def digest_path(path) -> Path:
+    """Where the baseline's digest is kept: beside it, `BASELINE.sha256` (a `sha256sum` line)."""
     path = Path(path)
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
+def save(path, data: dict) -> str:
+    """Write the baseline, then its digest beside it, each renamed into place (safe_io): a CI
+    job killed mid-write leaves the old baseline intact, and nothing planted at either path
+    redirects the write. A job killed between the two leaves a mismatch: exit 2, never a pass."""
+    path = Path(path)
+    text = json.dumps(data, indent=2) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
     except OSError as exc:
         raise SpecError(f"cannot write the baseline {path}: {exc.strerror}") from None
+    safe_io.write_text(path, text, what="baseline")
+    safe_io.write_text(digest_path(path), safe_io.digest_line(text.encode("utf-8"), path.name), what="baseline digest")
     return str(path)
+
+
+def _checked_text(path) -> str:
+    """The baseline's text, read only from a regular file, and only when the digest the gate
+    recorded beside it matches: a baseline changed since (by hand, or by the checked code) is
+    a harness error, never silently trusted."""
+    try:
+        data = safe_io.read_regular(path, what="baseline")
+    except FileNotFoundError:
+        raise SpecError(
+            f"no baseline at {path}: record one first with `backprop-verify gate IMPL --baseline {path} --update`"
+        ) from None
+    digest, name = safe_io.read_digest(digest_path(path)), digest_path(path)
+    if digest is None:
+        raise UnsafeOutputError(
+            f"the baseline {path} has no digest beside it ({name}), so it cannot be trusted: record "
+            "it again with --update (or, if you vouch for this file, write one with `sha256sum`)"
+        )
+    if digest != safe_io.sha256_of(data):
+        raise UnsafeOutputError(
+            f"the baseline {path} does not match the digest the gate recorded in {name}: it was "
+            "changed after it was recorded (by hand, or by the checked code); look at the change, "
+            "then record it again with --update"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"the baseline {path} is not UTF-8 ({exc}); record it again with --update") from None
 
 
 def update(result, config: dict, path, impl=None):
