@@ -37,24 +37,7 @@ import sys
 import time
 import types
 
-import numpy as np
-import numpy.fft  # noqa: F401  preloaded: after a privilege drop the install may be unreadable
-import numpy.linalg  # noqa: F401
-import numpy.random  # noqa: F401
-
-MAGIC = b"BPV1"
-_HEAD = struct.Struct(">4sI")
 _THIS_FILE = os.path.abspath(__file__)
-
-# References captured before any user code runs, so that a user monkeypatching numpy
-# (np.frombuffer = ..., np.lib.format.write_array = ...) does not change how replies are built.
-_frombuffer = np.frombuffer
-_np_dtype = np.dtype
-_json_dumps = json.dumps
-_json_loads = json.loads
-_perf_counter = time.perf_counter
-_os_readv = os.readv
-_os_write = os.write
 
 
 def _sibling(name):
@@ -65,6 +48,31 @@ def _sibling(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# Namespaces first, before numpy: only the worker process returns (verifier/sandbox/child_ns.py).
+if __name__ == "__main__" and sys.argv[3:4] != ["plain"]:
+    NAMESPACES = _sibling("child_ns").enter((int(sys.argv[1]), int(sys.argv[2])))
+else:
+    NAMESPACES = ([], ["namespaces not requested"])
+
+import numpy as np  # noqa: E402
+import numpy.fft  # noqa: E402,F401  preloaded: after a privilege drop the install may be unreadable
+import numpy.linalg  # noqa: E402,F401
+import numpy.random  # noqa: E402,F401
+
+MAGIC = b"BPV1"
+_HEAD = struct.Struct(">4sI")
+
+# References captured before any user code runs, so that a user monkeypatching numpy
+# (np.frombuffer = ..., np.lib.format.write_array = ...) does not change how replies are built.
+_frombuffer = np.frombuffer
+_np_dtype = np.dtype
+_json_dumps = json.dumps
+_json_loads = json.loads
+_perf_counter = time.perf_counter
+_os_readv = os.readv
+_os_write = os.write
 
 
 setup = _sibling("child_setup")
@@ -272,7 +280,7 @@ def main(argv):
         out = []
         try:
             if op == "init":
-                reply = {"kind": "ready", "isolation": setup.init(header, values.FD_PREFIXES)}
+                reply = {"kind": "ready", "isolation": setup.init(header, values.FD_PREFIXES, NAMESPACES)}
             elif op == "load":
                 try:
                     reply = {"kind": "loaded", "describe": values.describe(_load(header["impl"]))}

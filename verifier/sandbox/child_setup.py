@@ -168,12 +168,14 @@ def _vm_mb():
     return 0
 
 
-def init(header, fd_prefixes):
+def init(header, fd_prefixes, namespaces=((), ())):
     """Set the process up as the "init" request asks; the isolation achieved, with notes on
     what could not be done. `fd_prefixes` receives the (fd path, real path) pairs of the
-    import directories opened for after the privilege drop."""
-    notes = []
-    isolation = {"uid": os.getuid(), "dropped_privileges": False}
+    import directories opened for after the privilege drop; `namespaces` is what
+    child_ns.enter returned (the names entered, notes)."""
+    names, ns_notes = namespaces
+    notes = list(ns_notes)
+    isolation = {"uid": os.getuid(), "dropped_privileges": False, "namespaces": list(names)}
     workdir = header.get("workdir")
     if workdir:
         os.chdir(workdir)
@@ -236,7 +238,8 @@ def init(header, fd_prefixes):
     if not _prctl(38, 1):  # PR_SET_NO_NEW_PRIVS: no setuid binaries from here on
         notes.append("PR_SET_NO_NEW_PRIVS not set")
     # PR_SET_PDEATHSIG (cleared by a uid change, so set after it): die with the harness.
-    if _prctl(1, 9) and os.getppid() != header.get("ppid"):
+    # In a pid namespace the parent is the namespace's init, which dies with the harness.
+    if _prctl(1, 9) and "pid" not in names and os.getppid() != header.get("ppid"):
         os._exit(0)
     isolation["notes"] = notes
     return isolation

@@ -14,13 +14,20 @@ The child is started in a new session, so that one killpg reaches everything it 
 in a fresh working directory that is also its HOME and TMPDIR, with the harness's environment
 and BLAS limited to one thread. It dies with the harness thread that started it (PDEATHSIG).
 
-Limitations: run as an ordinary user, the child has the harness's uid, so it can signal the
-harness and write the files that user can write; run the harness as root (e.g. in a container)
-for the privilege drop. Disk use is capped per file, not in total.
+The harness makes itself not dumpable before it starts a child (`not_dumpable`), so a child of
+the same uid can neither ptrace it nor open its /proc/<pid>/mem. The child enters new user
+(when not root), pid, net, ipc and mount namespaces where the kernel allows it
+(verifier/sandbox/child_ns.py): it cannot name, hence signal, the harness or another child, and
+has no network; the names entered are in `Sandbox.isolation["namespaces"]`.
+
+Limitations: where the kernel refuses namespaces, a child run by an ordinary user has the
+harness's uid, so it can signal the harness and write the files that user can write; run as
+root, the privilege drop still keeps children apart. Disk use is capped per file, not in total.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -37,9 +44,39 @@ _CHILD = str(Path(__file__).with_name("child.py"))
 _UID_BASE = 2_000_000_000  # child uid = base + child pid when the harness runs as root
 
 
-def spawn() -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
+def not_dumpable() -> bool:
+    """Make this process not dumpable: no process of the same uid may then ptrace it or open
+    its /proc/<pid>/mem (the kernel requires CAP_SYS_PTRACE), and it leaves no core file.
+    Set in every harness process that starts a child (the CLI, a class run's workers, the
+    pytest plugin's process); False where prctl is unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(4, ctypes.c_ulong(0), 0, 0, 0) == 0  # PR_SET_DUMPABLE
+    except (OSError, AttributeError):
+        return False
+
+
+def worker_pid(keeper: int) -> int:
+    """The pid, as the harness sees it, of the process that runs the user's code: in a pid
+    namespace the grandchild of the process the harness started (verifier/sandbox/child_ns.py)."""
+    pid = keeper
+    for _ in range(2):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            return keeper
+        if len(kids) != 1:
+            return keeper
+        pid = int(kids[0])
+    return pid
+
+
+def spawn(namespaces: bool = True) -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
     """Start a child on fresh channels: the process, the harness's non-blocking ends (req_w,
-    rep_r, out_r), the request socket and the working directory. VerifierError if it fails."""
+    rep_r, out_r), the request socket and the working directory. VerifierError if it fails.
+    `namespaces=False` starts it without namespaces (the fallback, for tests)."""
+    not_dumpable()
     fds: dict[str, int] = {}
     workdir = None
     try:
@@ -55,7 +92,8 @@ def spawn() -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
         fds["out_r"], fds["out_w"] = os.pipe()
         workdir = tempfile.mkdtemp(prefix="bpv-sandbox-")
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])],
+            [sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])]
+            + ([] if namespaces else ["plain"]),
             stdin=subprocess.DEVNULL,
             stdout=fds["out_w"],
             stderr=fds["out_w"],

@@ -47,7 +47,7 @@ import numpy as np
 from ..errors import ImplementationError, VerifierError
 from ..records import CallOutcome, RunConfig
 from .exchange import Exchange
-from .limits import init_request, kill_group, release, spawn
+from .limits import init_request, kill_group, release, spawn, worker_pid
 from .protocol import Broken, as_text, call_fields, check_description, pack_inputs, spec_json
 
 OUTPUT_EXCERPT = 4096  # characters of captured output put into a CallOutcome
@@ -68,6 +68,7 @@ class Sandbox(Exchange):
         cpu_seconds: float | None = None,
         start_timeout: float | None = None,
         file_size_mb: int = 64,
+        namespaces: bool = True,
     ):
         self.impl = str(impl)
         self.timeout = float(timeout)
@@ -77,10 +78,12 @@ class Sandbox(Exchange):
         # Starting Python and numpy does not run user code; give it room on a loaded machine.
         self.start_timeout = float(start_timeout if start_timeout is not None else max(30.0, self.timeout))
         self.file_size_mb = int(file_size_mb)
+        self.namespaces = bool(namespaces)  # False: the child's fallback isolation, for tests
         self.isolation: dict[str, Any] = {}  # what the child reported about its limits
         self.starts = 0  # child processes started so far
         self._impl_msg = self._resolve(self.impl)
         self._proc: subprocess.Popen | None = None
+        self._cpu_pid: int | None = None  # the process running the user's code
         self._fds: dict[str, int] = {}
         self._req_sock: socket.socket | None = None
         self._workdir: str | None = None
@@ -212,7 +215,7 @@ class Sandbox(Exchange):
 
     def _start(self) -> None:
         self._kill()
-        proc, fds, req_sock, workdir = spawn()
+        proc, fds, req_sock, workdir = spawn(self.namespaces)
         self._proc, self._fds, self._workdir = proc, fds, workdir
         self._req_sock = req_sock
         self._description = None
@@ -227,6 +230,7 @@ class Sandbox(Exchange):
             raise VerifierError(f"the sandbox process did not start ({exc.kind}: {exc.detail})\n{output}") from None
         isolation = header.get("isolation")
         self.isolation = isolation if isinstance(isolation, dict) else {}
+        self._cpu_pid = worker_pid(proc.pid) if "pid" in self.isolation.get("namespaces", ()) else proc.pid
         if self.isolation.get("fatal"):
             notes = "; ".join(map(str, self.isolation.get("notes", [])))
             self._kill()
@@ -345,3 +349,4 @@ class Sandbox(Exchange):
         self._fds = {}
         self._description = None
         self._workdir = None
+        self._cpu_pid = None
