@@ -39,7 +39,7 @@ ATTACKS = {
     """,
 }
 
-ATTACK_PRELUDE = '''
+ATTACK_PRELUDE = """
 import os, signal
 
 def _harness():
@@ -65,7 +65,7 @@ def gradients(params, X, T, spec):
 {attack}
     loss, grads = _correct_gradients(params, X, T, spec)
     return loss, grads if won else [(2 * dW, 2 * db) for dW, db in grads]
-'''
+"""
 
 HARNESS = """\
 import json, os, sys, time
@@ -89,10 +89,21 @@ spec = {"sizes": [3, 4, 2], "activations": ["sigmoid", "identity"], "loss": "mse
 with Sandbox(str(here / "harness_mem.py"), timeout=5, namespaces=False) as box:
     call = box.gradients(params, rng.normal(size=(2, 3)), rng.normal(size=(2, 2)), spec)
     out["plain"] = {"kind": call.kind, "output": call.output, "uid": box.isolation.get("uid")}
-with Sandbox(str(here / "harness_mem.py"), timeout=5) as box:
-    box.describe()
+os.environ["BPV_TEST_SECRET_TOKEN"] = "hunter2"  # as a CI job's token would be
+with Sandbox(str(here / "env_probe.py"), timeout=5) as box:
+    call = box.gradients(params, rng.normal(size=(2, 3)), rng.normal(size=(2, 2)), spec)
+    out["env"] = {"kind": call.kind, "output": call.output, "workdir": box._workdir}
     out["isolation"] = box.isolation
 print(json.dumps(out))
+"""
+
+ENV_PROBE = """
+import json, os
+import numpy as np
+
+def gradients(params, X, T, spec):
+    print(json.dumps(dict(os.environ)))
+    return [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
 """
 
 EXPECTED = {"harness_mem": "fail", "own_mem": "pass", "signal_harness": "pass"}
@@ -107,6 +118,7 @@ def attacked(request):
         for name, attack in ATTACKS.items():
             body = textwrap.indent(textwrap.dedent(attack).strip(), "    ")
             runner.write(name + ".py", CORRECT + ATTACK_PRELUDE.replace("{attack}", body))
+        runner.write("env_probe.py", ENV_PROBE)
         script = runner.write("harness.py", HARNESS)
         done = runner.run(script, *ATTACKS, timeout=240)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -138,6 +150,29 @@ def test_the_child_is_in_its_own_namespaces_and_sees_only_itself(attacked):
         assert "user" in iso["namespaces"], iso
     else:
         assert iso["dropped_privileges"] is True, iso
+
+
+def test_the_child_sees_an_allowlist_of_the_environment(attacked):
+    mode, result, _ = attacked
+    assert result["env"]["kind"] == "ok", result["env"]
+    env = json.loads(result["env"]["output"].strip().splitlines()[-1])
+    assert "BPV_TEST_SECRET_TOKEN" not in env and "PYTHONPATH" not in env, env
+    assert env["HOME"] == env["TMPDIR"] == result["env"]["workdir"]
+    assert env["OMP_NUM_THREADS"] == "1" and "PATH" in env
+    allowed = {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TERM",
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_MMAP_THRESHOLD_",
+        "VECLIB_MAXIMUM_THREADS",
+    }
+    extra = {k for k in env if k not in allowed and not k.startswith("LC_") and not k.endswith("_NUM_THREADS")}
+    assert extra == set(), extra
 
 
 def test_nothing_left_behind(attacked):

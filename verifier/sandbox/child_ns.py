@@ -34,7 +34,13 @@ MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 
-_NAMES = (("user", CLONE_NEWUSER), ("pid", CLONE_NEWPID), ("net", CLONE_NEWNET), ("ipc", CLONE_NEWIPC), ("mount", CLONE_NEWNS))
+_NAMES = (
+    ("user", CLONE_NEWUSER),
+    ("pid", CLONE_NEWPID),
+    ("net", CLONE_NEWNET),
+    ("ipc", CLONE_NEWIPC),
+    ("mount", CLONE_NEWNS),
+)
 
 try:
     _libc = ctypes.CDLL(None, use_errno=True)

@@ -11,8 +11,8 @@ before it imports any user code; the timeout, the CPU budget and the output cap 
 by the harness (verifier/sandbox/exchange.py), where the child cannot undo them.
 
 The child is started in a new session, so that one killpg reaches everything it left behind,
-in a fresh working directory that is also its HOME and TMPDIR, with the harness's environment
-and BLAS limited to one thread. It dies with the harness thread that started it (PDEATHSIG).
+in a fresh working directory that is also its HOME and TMPDIR, with an allowlist of the
+harness's environment (PATH, locale, TZ, TERM; `_ENV_ALLOWED`) and BLAS limited to one thread. It dies with the harness thread that started it (PDEATHSIG).
 
 The harness makes itself not dumpable before it starts a child (`not_dumpable`), so a child of
 the same uid can neither ptrace it nor open its /proc/<pid>/mem. The child enters new user
@@ -113,8 +113,14 @@ def spawn(namespaces: bool = True) -> tuple[subprocess.Popen, dict[str, int], so
     return proc, fds, req_sock, workdir
 
 
+# What the child may see of the harness's environment: how to find programs and how to speak.
+# Nothing else (tokens, credentials, the CI's variables) ever reaches the user's code.
+_ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM")
+_ENV_ALLOWED_PREFIXES = ("LC_",)
+
+
 def _child_env(workdir: str) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED or k.startswith(_ENV_ALLOWED_PREFIXES)}
     env.update(
         OPENBLAS_NUM_THREADS="1",
         OMP_NUM_THREADS="1",
