@@ -12,7 +12,6 @@ import json
 import textwrap
 
 import pytest
-
 from users import ROOT, Runner
 
 CORRECT = (ROOT / "examples" / "correct_vectorized.py").read_text()

@@ -42,6 +42,7 @@ _NAMES = (
     ("mount", CLONE_NEWNS),
 )
 
+_libc: "ctypes.CDLL | None"
 try:
     _libc = ctypes.CDLL(None, use_errno=True)
 except OSError:  # pragma: no cover - a libc is always there on Linux
