@@ -14,10 +14,12 @@ The child reads requests from REQ_FD (a socket it can only read) and writes repl
 (a pipe); its stdout and stderr are a third pipe that the parent drains and caps, so printing
 cannot corrupt the protocol.
 
-Its two siblings are loaded by path at start, before any user code, while the child may still
-be privileged: `child_setup.py` (import path, limits, the privilege drop of "init") and
-`child_values.py` (the spec handed to the user, the user's return value read back as arrays,
-exception texts; also used in-process by the Python API).
+Its siblings are loaded by path at start, before any user code, while the child may still be
+privileged: `child_ns.py` (its namespaces, entered first), `child_setup.py` (import path,
+limits, the privilege drop of "init"), `child_fs.py` (its private /tmp and /dev/shm, what it
+sees of the filesystem, Landlock) and `child_values.py` (the spec handed to the user, the
+user's return value read back as arrays, exception texts; also used in-process by the Python
+API).
 
 Requests ("op"): "init" (limits, privileges, import path), "load" (import the user's module,
 answer with its optional attributes), "call" (run gradients or train_step on the arrays sent).
@@ -51,8 +53,10 @@ def _sibling(name):
 
 
 # Namespaces first, before numpy: only the worker process returns (verifier/sandbox/child_ns.py).
-if __name__ == "__main__" and sys.argv[3:4] != ["plain"]:
-    NAMESPACES = _sibling("child_ns").enter((int(sys.argv[1]), int(sys.argv[2])))
+_ns = _sibling("child_ns")
+PLAIN = sys.argv[3:4] == ["plain"]  # the fallback of a kernel without namespaces or Landlock
+if __name__ == "__main__" and not PLAIN:
+    NAMESPACES = _ns.enter((int(sys.argv[1]), int(sys.argv[2])))
 else:
     NAMESPACES = ([], ["namespaces not requested"])
 
@@ -77,6 +81,7 @@ _os_write = os.write
 
 setup = _sibling("child_setup")
 values = _sibling("child_values")
+fs = _sibling("child_fs")
 
 
 # ---------------------------------------------------------------- framing
@@ -267,7 +272,11 @@ def _readable_input(name):
 # ---------------------------------------------------------------- main loop
 
 
+_isolation: dict = {}  # what "init" achieved
+
+
 def main(argv):
+    global _isolation
     req_fd, rep_fd = int(argv[1]), int(argv[2])
     faulthandler.enable(file=sys.__stderr__)
     while True:
@@ -280,7 +289,8 @@ def main(argv):
         out = []
         try:
             if op == "init":
-                reply = {"kind": "ready", "isolation": setup.init(header, values.FD_PREFIXES, NAMESPACES)}
+                _isolation = setup.init(header, NAMESPACES, None if PLAIN else fs, _ns.drop_caps)
+                reply = {"kind": "ready", "isolation": _isolation}
             elif op == "load":
                 try:
                     reply = {"kind": "loaded", "describe": values.describe(_load(header["impl"]))}
@@ -291,7 +301,14 @@ def main(argv):
                         "detail": f"importing the implementation called sys.exit({exc.code!r})",
                     }
                 except BaseException as exc:
-                    reply = {"kind": "load_error", "error": "exception", "detail": values.exception_text(exc)}
+                    detail = values.exception_text(exc)
+                    if isinstance(exc, ImportError) and _isolation.get("unreadable"):
+                        detail += (
+                            f"\n  (the code under test runs as uid {os.getuid()}, which cannot read "
+                            f"{_isolation['unreadable']}: nothing is read for it with the harness's privileges; "
+                            "make that directory and its .py files readable to others, or run the check as their owner)"
+                        )
+                    reply = {"kind": "load_error", "error": "exception", "detail": detail}
             elif op == "call":
                 reply, out = _call(header, arrays)
             else:

@@ -28,6 +28,7 @@ root, the privilege drop still keeps children apart. Disk use is capped per file
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import shutil
 import signal
@@ -41,6 +42,8 @@ from typing import Any
 from ..errors import VerifierError
 
 _CHILD = str(Path(__file__).with_name("child.py"))
+# The harness's own packages: covered in the child's mount namespace, refused on import.
+HIDDEN_PACKAGES = ("verifier", "reference_impls")
 _UID_BASE = 2_000_000_000  # child uid = base + child pid when the harness runs as root
 
 
@@ -151,6 +154,9 @@ def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: in
         sys_path.insert(0, impl_msg["dir"])
     sys_path = list(dict.fromkeys(p for p in sys_path if p != str(Path(_CHILD).parent)))
     return {
+        "hide": _package_dirs(),
+        "hide_names": list(HIDDEN_PACKAGES),
+        "tmp_mb": fsize_mb,
         "op": "init",
         "workdir": workdir,
         "sys_path": sys_path,
@@ -161,6 +167,49 @@ def init_request(pid: int, workdir: str, impl_msg: dict[str, Any], memory_mb: in
         "impl": {k: v for k, v in impl_msg.items() if k != "source"},
         "fsize_mb": fsize_mb,
     }
+
+
+def _package_dirs() -> list[str]:
+    """The directories of the harness's own packages (those installed; no import needed)."""
+    out = [str(Path(__file__).resolve().parents[1])]
+    for name in HIDDEN_PACKAGES[1:]:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for d in (spec.submodule_search_locations or []) if spec is not None else []:
+            out.append(str(Path(d).resolve()))
+    return list(dict.fromkeys(out))
+
+
+# What a run's isolation comes to, strongest first (see `isolation_level`).
+LEVELS = ("full", "partial", "process", "in-process")
+
+
+def isolation_level(iso: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """(level, mechanisms in force) from what a child reported at its start.
+
+    "full": its own pid, net and mount namespaces, a private /tmp and /dev/shm, writes
+    confined by Landlock, and no privilege of the harness's (the drop to a fresh uid as root,
+    a user namespace of its own otherwise). "partial": some of those. "process": a separate
+    process with resource limits and nothing more (a kernel without namespaces or Landlock,
+    run by an ordinary user)."""
+    names = [str(n) for n in iso.get("namespaces", ()) if isinstance(n, str)]
+    mechanisms = []
+    if names:
+        mechanisms.append("namespaces: " + ", ".join(names))
+    if iso.get("private_tmp"):
+        mechanisms.append("private /tmp and /dev/shm")
+    if iso.get("landlock"):
+        mechanisms.append(f"Landlock ABI {int(iso['landlock'])}")
+    if iso.get("dropped_privileges"):
+        mechanisms.append("unprivileged uid")
+    if iso.get("hidden_packages"):
+        mechanisms.append("harness packages hidden")
+    own = iso.get("dropped_privileges") or "user" in names
+    full = {"pid", "net", "mount"} <= set(names) and iso.get("private_tmp") and iso.get("landlock") and own
+    level = "full" if full else "partial" if mechanisms else "process"
+    return level, tuple(mechanisms)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

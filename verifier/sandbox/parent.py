@@ -78,7 +78,8 @@ class Sandbox(Exchange):
         # Starting Python and numpy does not run user code; give it room on a loaded machine.
         self.start_timeout = float(start_timeout if start_timeout is not None else max(30.0, self.timeout))
         self.file_size_mb = int(file_size_mb)
-        self.namespaces = bool(namespaces)  # False: the child's fallback isolation, for tests
+        # False: the fallback of a kernel without namespaces or Landlock (for tests)
+        self.namespaces = bool(namespaces)
         self.isolation: dict[str, Any] = {}  # what the child reported about its limits
         self.starts = 0  # child processes started so far
         self._impl_msg = self._resolve(self.impl)
