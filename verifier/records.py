@@ -126,6 +126,10 @@ class CheckResult:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None  # why exploration ended before its examples (budget, misbehaviour)
+    # how the code under test was isolated: "full", "partial", "process" or "in-process"
+    # (verifier/sandbox/limits.py: isolation_level), and the mechanisms in force
+    isolation: str = ""
+    isolation_mechanisms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ class RunConfig:
     batch: int | None = None  # pin the batch size
     cases_dir: str | None = None  # where the smallest failing case is saved (None: nowhere)
     shrink: bool = True  # look for the smallest failing case
+    require_isolation: bool = False  # refuse to run the code without "full" isolation
 
     @property
     def directions_seed(self) -> int:

@@ -82,6 +82,12 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument(
         "--cases-dir", default=".backprop-verify", help="where minimal failing cases are saved (default %(default)s)"
     )
+    p.add_argument(
+        "--require-isolation",
+        action="store_true",
+        help="refuse to run the code (exit 2) unless it gets full isolation: its own pid, net and mount "
+        "namespaces, private /tmp and /dev/shm, Landlock, none of the harness's privileges",
+    )
 
 
 def add_parser(sub) -> None:
@@ -120,6 +126,7 @@ def config_from(args) -> tuple[RunConfig, object]:
         loss=args.loss,
         batch=args.batch,
         cases_dir=args.cases_dir,
+        require_isolation=bool(getattr(args, "require_isolation", False)),
     )
     return config, case
 

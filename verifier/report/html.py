@@ -202,6 +202,7 @@ def _body(result) -> str:
                     "dtype": r.dtype or "n/a",
                     "failures": len(r.failures),
                     **({"stopped": r.stopped} if r.stopped else {}),
+                    **({"isolation": common.isolation_words(r)} if r.isolation else {}),
                 },
             )
         ]

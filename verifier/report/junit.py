@@ -68,6 +68,8 @@ def _check(root, r):
     }
     if r.stopped:
         properties["stopped"] = r.stopped
+    if r.isolation:
+        properties["isolation"] = common.isolation_words(r)
     seed = common.directions_seed(r)
     if seed is not None:
         properties["directions_seed"] = seed

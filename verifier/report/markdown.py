@@ -8,6 +8,7 @@ from .common import (
     case_line,
     gate_table_data,
     grad_tables,
+    isolation_line,
     mode_words,
     pair_rows,
     stopped_line,
@@ -76,6 +77,7 @@ def render(result) -> str:
             f"{r.examples} cases, seed {r.seed}{mode_words(r)}, dtype {r.dtype or 'n/a'}, references {refs}, "
             f"{len(r.failures)} failure(s), {r.seconds:.1f} s",
         ]
+        parts += ["", isolation_line(r)] if isolation_line(r) else []
         note = (r.extra.get("gate") or {}).get("note")
         parts += ["", note] if note else []
         parts += ["", stopped_line(r)] if stopped_line(r) else []

@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 from .. import casefile, strategies
-from ..errors import SpecError
+from ..errors import IsolationError, SpecError
 from ..judge import fast
 from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
@@ -102,10 +102,20 @@ def run_check(
         raise SpecError(f"give either a RunConfig or its fields, not both ({', '.join(options)})")
     if config.mode not in MODES:
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
+    if runner is not None and config.require_isolation and not hasattr(runner, "isolation_level"):
+        raise IsolationError(
+            "require_isolation: code checked in this process is not isolated at all; give the path "
+            "of a .py file or a module name instead, or drop require_isolation"
+        )
     if case is None:  # networks the options alone rule out: said before the code is even imported
         strategy_for({}, config)
     start = time.perf_counter()
-    with runner if runner is not None else Sandbox(impl, timeout=config.timeout) as sandbox:
+    sandbox_or_runner = (
+        runner
+        if runner is not None
+        else Sandbox(impl, timeout=config.timeout, require_isolation=config.require_isolation)
+    )
+    with sandbox_or_runner as sandbox:
         session = Session(sandbox, sandbox.describe(), config)
 
         def judge(c):
@@ -125,6 +135,7 @@ def run_check(
                 failures, minimal = shrink.every_class(strategy, judge, config, failures)
         failures = _finish(session, failures, minimal, impl)
     stopped = session.stopped
+    level, mechanisms = getattr(sandbox, "isolation_level", ("in-process", ()))
     if stopped and not failures:  # never a pass: the run did not judge what it was asked to
         failures = [
             Failure(
@@ -146,6 +157,8 @@ def run_check(
         tensors=_per_tensor(runs),
         seconds=time.perf_counter() - start,
         stopped=stopped,
+        isolation=level,
+        isolation_mechanisms=tuple(mechanisms),
         extra={
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),

@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImplementationError, VerifierError
+from ..errors import ImplementationError, IsolationError, VerifierError
 from ..records import CallOutcome, RunConfig
 from .exchange import Exchange
-from .limits import init_request, kill_group, release, spawn, worker_pid
+from .limits import LEVELS, init_request, isolation_level, kill_group, release, spawn, worker_pid
 from .protocol import Broken, as_text, call_fields, check_description, pack_inputs, spec_json
 
 OUTPUT_EXCERPT = 4096  # characters of captured output put into a CallOutcome
@@ -69,6 +69,7 @@ class Sandbox(Exchange):
         start_timeout: float | None = None,
         file_size_mb: int = 64,
         namespaces: bool = True,
+        require_isolation: bool = False,
     ):
         self.impl = str(impl)
         self.timeout = float(timeout)
@@ -80,7 +81,9 @@ class Sandbox(Exchange):
         self.file_size_mb = int(file_size_mb)
         # False: the fallback of a kernel without namespaces or Landlock (for tests)
         self.namespaces = bool(namespaces)
+        self.require_isolation = bool(require_isolation)  # refuse a child without "full" isolation
         self.isolation: dict[str, Any] = {}  # what the child reported about its limits
+        self._level: tuple[str, tuple[str, ...]] | None = None  # the weakest of its children's
         self.starts = 0  # child processes started so far
         self._impl_msg = self._resolve(self.impl)
         self._proc: subprocess.Popen | None = None
@@ -116,6 +119,12 @@ class Sandbox(Exchange):
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
+    def isolation_level(self) -> tuple[str, tuple[str, ...]]:
+        """(level, mechanisms) of the weakest child started so far (verifier/sandbox/limits.py:
+        isolation_level); ("", ()) before the first."""
+        return self._level or ("", ())
 
     def close(self) -> None:
         """Kill the child and its process group; the Sandbox may still be used afterwards."""
@@ -232,10 +241,23 @@ class Sandbox(Exchange):
         isolation = header.get("isolation")
         self.isolation = isolation if isinstance(isolation, dict) else {}
         self._cpu_pid = worker_pid(proc.pid) if "pid" in self.isolation.get("namespaces", ()) else proc.pid
+        notes = "; ".join(map(str, self.isolation.get("notes", [])))
         if self.isolation.get("fatal"):
-            notes = "; ".join(map(str, self.isolation.get("notes", [])))
             self._kill()
             raise VerifierError(f"the sandbox process cannot run: {notes}")
+        level = isolation_level(self.isolation)
+        if self._level is None or LEVELS.index(level[0]) > LEVELS.index(self._level[0]):
+            self._level = level
+        if self.require_isolation and level[0] != "full":
+            self._kill()
+            raise IsolationError(
+                f"--require-isolation: this machine isolates the code under test only at level "
+                f"{level[0]!r} ({', '.join(level[1]) or 'a separate process with resource limits'}), "
+                f"not 'full' (its own pid, net and mount namespaces, private /tmp and /dev/shm, "
+                f"Landlock, no privilege of the harness's){': ' + notes if notes else ''}. Run it where "
+                "the kernel allows unprivileged user namespaces and Landlock (or as root), or without "
+                "--require-isolation to accept the weaker level, which the report states"
+            )
 
     def _call(self, fn: str, params, X, T, spec, lr) -> CallOutcome:
         t0 = time.monotonic()
