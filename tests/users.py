@@ -58,6 +58,11 @@ def _blocked_dirs(paths: list[str]) -> list[tuple[str, str]]:
     return found
 
 
+def installation_blocked() -> bool:
+    """Whether this Python sits below a directory an ordinary user cannot search."""
+    return bool(_blocked_dirs([os.path.realpath(sys.executable), sys.prefix, sys.base_prefix]))
+
+
 def _exposing_script(blocked: list[tuple[str, str]]) -> str:
     lines = ["set -e"]
     for d, child in blocked:
@@ -95,6 +100,7 @@ class Runner:
                 self.prefix = drop
         self.dir = Path(tempfile.mkdtemp(prefix="bpv-iso-test-"))
         os.chmod(self.dir, 0o755)
+        self.pythonpath = str(ROOT)
         self.tmp = self.dir / "tmp"  # the harness's temp dir: what is left there is a leak
         self.tmp.mkdir()
         if self.uid != os.getuid():
@@ -108,10 +114,22 @@ class Runner:
             os.chown(path, self.uid, -1)
         return path
 
+    def copy_packages(self) -> Path:
+        """The harness's packages copied to a directory of the harness's user, who may write
+        them (as an installation owned by its user is), and run from there."""
+        pkg = self.dir / "pkg"
+        for name in ("verifier", "reference_impls"):
+            shutil.copytree(ROOT / name, pkg / name, ignore=shutil.ignore_patterns("__pycache__"))
+        if self.uid != os.getuid():
+            for path in [pkg, *pkg.rglob("*")]:
+                os.chown(path, self.uid, -1)
+        self.pythonpath = str(pkg)
+        return pkg
+
     def run(self, script: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": self.pythonpath,
             "HOME": str(self.dir),
             "TMPDIR": str(self.tmp),
         }

@@ -147,6 +147,12 @@ def init(header, namespaces=((), ()), fs=None, drop_caps=None):
                 notes.append("privileges could be regained; running as root")
             except OSError:
                 pass
+        stdlib = os.path.dirname(os.__file__)
+        if isolation["dropped_privileges"] and not os.access(stdlib, os.R_OK | os.X_OK):
+            notes.append(
+                f"the Python installation ({stdlib}) is not readable to uid {isolation['uid']} and no mount "
+                "namespace makes it so: modules not imported before the drop cannot be imported"
+            )
     elif not root:
         notes.append("privileges not dropped (the harness is not root): the implementation runs as the harness's user")
     if not _prctl(38, 1):  # PR_SET_NO_NEW_PRIVS: no setuid binaries from here on

@@ -20,9 +20,17 @@ the same uid can neither ptrace it nor open its /proc/<pid>/mem. The child enter
 (verifier/sandbox/child_ns.py): it cannot name, hence signal, the harness or another child, and
 has no network; the names entered are in `Sandbox.isolation["namespaces"]`.
 
+In its mount namespace the child gets a private, size-capped /tmp and /dev/shm, read-only
+binds of what it reads, the harness's packages covered, and Landlock confines its writes to
+its work directory (verifier/sandbox/child_fs.py). `isolation_level` says what a run had;
+`Sandbox(require_isolation=True)` refuses anything below "full" (IsolationError, exit 2).
+
 Limitations: where the kernel refuses namespaces, a child run by an ordinary user has the
-harness's uid, so it can signal the harness and write the files that user can write; run as
-root, the privilege drop still keeps children apart. Disk use is capped per file, not in total.
+harness's uid, so it can signal the harness and, without Landlock, write the files that user
+can write; run as root, the privilege drop still keeps children apart, but a Python installed
+below a directory others cannot search then offers the child only the modules imported before
+the drop (nothing is opened for it as root). Disk use is capped per file and per private tmpfs
+(the file size cap), not in total in the work directory.
 """
 
 from __future__ import annotations
