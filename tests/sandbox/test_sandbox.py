@@ -574,6 +574,25 @@ def test_gradients_on_an_unimportable_module_is_a_row(tmp_path):
     assert "RuntimeError: broken at import" in out.detail
 
 
+def test_an_implementation_that_is_a_fifo_is_refused_not_waited_for(tmp_path):
+    os.mkfifo(tmp_path / "impl.py")
+    with pytest.raises(ImplementationError, match="not a regular file"):
+        Sandbox(str(tmp_path / "impl.py"))
+    write_impl(tmp_path, "pass", name="real.py")  # the twin: a regular file is read
+    assert Sandbox(str(tmp_path / "real.py")).impl.endswith("real.py")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="links are followed for an ordinary user, who reads them anyway")
+def test_run_by_root_a_linked_implementation_is_not_read(tmp_path):
+    key = tmp_path / "answer_key.py"
+    key.write_text("def gradients(params, X, T, spec):\n    return 'the answer'\n")
+    os.chmod(key, 0o600)
+    os.symlink(key, tmp_path / "impl.py")
+    with pytest.raises(ImplementationError, match="symbolic link"):
+        Sandbox(str(tmp_path / "impl.py"))
+    assert Sandbox(str(key)).impl == str(key)  # the twin: the file itself, named, is read
+
+
 def test_missing_file_and_bad_module_name():
     with pytest.raises(ImplementationError, match="cannot read"):
         Sandbox("no/such/file_for_bpv.py")

@@ -34,9 +34,11 @@ its later calls until the child is replaced. A Sandbox is not thread-safe: one c
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import re
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -53,6 +55,29 @@ from .protocol import Broken, as_text, call_fields, check_description, pack_inpu
 OUTPUT_EXCERPT = 4096  # characters of captured output put into a CallOutcome
 _KINDS = ("ok", "exception", "timeout", "exited", "bad_output", "mutated_input")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _read_source(path: Path) -> bytes:
+    """The bytes of the implementation file the harness was given, which it sends to the child.
+
+    Only a regular file (a FIFO would hang the harness). Run by root, not through a symbolic
+    link either: a submission that is a link to the grader's answer key, or to a root-only
+    file, would otherwise be read with root's privileges and run or shown in the report."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (os.O_NOFOLLOW if os.geteuid() == 0 else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.geteuid() == 0 and path.is_symlink():
+            raise OSError(
+                exc.errno,
+                "it is a symbolic link, and run as root the verifier reads only the file itself "
+                "(give the link's target if you trust it)",
+            ) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return f.read()
 
 
 class Sandbox(Exchange):
@@ -163,7 +188,7 @@ class Sandbox(Exchange):
         path = Path(impl)
         if impl.endswith(".py") or os.sep in impl or path.is_file():
             try:
-                source = path.read_bytes()
+                source = _read_source(path)
             except OSError as exc:
                 raise ImplementationError(
                     f"cannot read {impl}: {exc.strerror or exc}; give the path of a .py file "
