@@ -2,8 +2,9 @@
 shared by the golden reports (tests/report/test_golden.py) and the README sample
 (tests/test_readme.py).
 
-Only what legitimately changes from run to run is masked: wall-clock timings and the temporary
-directories a test writes into. Gradients, tolerances, verdicts, labels and tables are left as
+Only what legitimately changes from run to run is masked: wall-clock timings, the temporary
+directories a test writes into, and the isolation the machine gave the code under test (its
+kernel's namespaces and Landlock, and whether the tests run as root). Gradients, tolerances, verdicts, labels and tables are left as
 they are, since those are what an expected output is there to protect.
 """
 
@@ -18,11 +19,16 @@ UPDATE_ENV = "BACKPROP_VERIFY_UPDATE_GOLDEN"
 
 TIME = "<T>"
 TMP = "<tmp>"
+ISOLATION = "<isolation>"
 
 # "(3.6 s)" in a text headline, ", 3.2 s" in a markdown one, "17 ms" per case (--verbose)
 _DURATION = re.compile(r"(?<![\w.<])\d+(?:\.\d+)?(?:[eE][-+]?\d+)? (m?s)\b")
 # "seconds": 2.82564391599999 in JSON; masked to a string, so the file stays valid JSON
 _JSON_SECONDS = re.compile(r'"seconds": (?:-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|"<T>")')
+# "Isolation: full (namespaces: ...; Landlock ABI 7)." in text and markdown; in JSON its two fields
+_ISOLATION_LINE = re.compile(r"^Isolation: .*\.$", re.M)
+_JSON_ISOLATION = re.compile(r'"isolation": "[^"]*"|"isolation_mechanisms": \[[^\]]*\]')
+_ISOLATION_PROPERTY = re.compile(r'(<property name="isolation" value=)"[^"]*"')
 
 
 def mask(text: str, *paths) -> str:
@@ -31,6 +37,9 @@ def mask(text: str, *paths) -> str:
     for path in sorted((str(p) for p in paths), key=len, reverse=True):  # longest first: nested dirs
         text = text.replace(path, TMP)
     text = _JSON_SECONDS.sub(f'"seconds": "{TIME}"', text)
+    text = _ISOLATION_LINE.sub(f"Isolation: {ISOLATION}.", text)
+    text = _JSON_ISOLATION.sub(lambda m: m.group(0).split(":")[0] + f': "{ISOLATION}"', text)
+    text = _ISOLATION_PROPERTY.sub(rf'\1"{ISOLATION}"', text)
     return _DURATION.sub(rf"{TIME} \1", text)
 
 

@@ -51,7 +51,7 @@ def test_the_public_api_is_frozen():
     ]
     options = (
         "*, examples=200, seed=0, sizes=None, activations=None, layer_activations=None, "
-        "loss=None, batch=None, case=None, timeout=10.0, cases_dir=None, budget=300.0"
+        "loss=None, batch=None, case=None, timeout=10.0, cases_dir=None, budget=300.0, require_isolation=False"
     )
     assert plain(verifier.check) == f"(impl, {options})"
     assert plain(verifier.assert_gradients_close) == f"(impl, {options})"

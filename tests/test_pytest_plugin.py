@@ -135,3 +135,26 @@ def test_the_layers_fixture_checks_a_layers_file_layer_by_layer(tmp_path):
     assert "could not check" in out and "defines no layers" in out
     assert "unknown option sizes" in out
     assert "Traceback" not in out and "pytest_plugin.py" not in out
+
+
+def test_the_plugin_can_require_full_isolation(tmp_path):
+    # a conftest simulates a kernel without namespaces or Landlock; the option makes that a failure
+    (tmp_path / "conftest.py").write_text(
+        "import verifier.sandbox.parent as parent\nparent.isolation_level = lambda iso: ('process', ())\n"
+    )
+    (tmp_path / "test_backprop.py").write_text(
+        f"def test_correct(backprop_check):\n    backprop_check({str(EXAMPLES / 'correct_vectorized.py')!r})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    base = [sys.executable, "-m", "pytest", "-p", "verifier.pytest_plugin", "-p", "no:cacheprovider", "-rfE"]
+    base += ["--backprop-examples", "3", "test_backprop.py"]
+    for extra, code, needle in (
+        (["--backprop-require-isolation"], 1, "could not check"),
+        ([], 0, "1 passed"),  # the twin: the same weak machine is accepted without the option
+    ):
+        proc = subprocess.run(base + extra, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == code and needle in out, out
+        if code:
+            assert "--require-isolation: this machine isolates the code under test only at level 'process'" in out

@@ -45,6 +45,7 @@ def check(
     timeout: float = DEFAULT.timeout,
     cases_dir: str | None = None,
     budget: float = DEFAULT.budget,
+    require_isolation: bool = DEFAULT.require_isolation,
 ) -> CheckResult:
     """Check `impl`'s gradients on `examples` generated cases and return a CheckResult.
 
@@ -54,7 +55,9 @@ def check(
     activations, loss: names to draw from; batch: pin the batch size;
     case: a Case or case file path to run alone (a failure's replay);
     cases_dir: where the smallest failing case is saved (None: not saved);
-    budget: seconds for the whole run: when spent it ends with what it has, never a pass.
+    budget: seconds for the whole run: when spent it ends with what it has, never a pass;
+    require_isolation: raise IsolationError unless the code runs with "full" isolation (a
+    function or module object, run in this process, never does).
     Raises VerifierError (SpecError, ImplementationError, ReferenceDisagreement) when the
     harness cannot do its job; a failing implementation is a result, not an exception.
     """
@@ -74,7 +77,7 @@ def check(
         budget=budget,
     )
     case = options.pop("case")
-    config = RunConfig(cases_dir=cases_dir, **options)
+    config = RunConfig(cases_dir=cases_dir, require_isolation=bool(require_isolation), **options)
     if isinstance(impl, (str, os.PathLike)):
         return run_check(os.fspath(impl), config, case=case)
     if not (callable(impl) or isinstance(impl, types.ModuleType)):
@@ -104,6 +107,7 @@ def assert_gradients_close(
     timeout: float = DEFAULT.timeout,
     cases_dir: str | None = None,
     budget: float = DEFAULT.budget,
+    require_isolation: bool = DEFAULT.require_isolation,
 ) -> CheckResult:
     """`check(impl, ...)`, raising GradientMismatch (the short text report as its message, the
     CheckResult as `.result`) unless it passes; returns the CheckResult when it does."""
@@ -120,6 +124,7 @@ def assert_gradients_close(
         timeout=timeout,
         cases_dir=cases_dir,
         budget=budget,
+        require_isolation=require_isolation,
     )
     if result.verdict != "pass":
         from .report import render

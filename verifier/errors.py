@@ -17,6 +17,10 @@ class ImplementationError(VerifierError, ImportError):
     """A user implementation that cannot be loaded or has no `gradients`."""
 
 
+class IsolationError(VerifierError, OSError):
+    """--require-isolation on a machine that cannot isolate the code under test fully."""
+
+
 class ReferenceDisagreement(VerifierError, ArithmeticError):
     """Two references disagree beyond their error model: a harness bug, not the user's."""
 

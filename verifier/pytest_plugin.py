@@ -1,6 +1,7 @@
 """pytest plugin (entry point `pytest11`): check a backprop implementation from a test.
 
     pytest --backprop-impl my_backprop.py [--backprop-examples 50] [--backprop-budget 120]
+           [--backprop-require-isolation]
 
     def test_backprop(backprop_check):
         backprop_check()                                   # the --backprop-impl implementation
@@ -48,6 +49,13 @@ def pytest_addoption(parser):
         default=None,
         help="seconds per backprop_check call: when spent the check ends, never a pass (default: verifier.check's)",
     )
+    group.addoption(
+        "--backprop-require-isolation",
+        action="store_true",
+        default=False,
+        help="fail every backprop_check call on a machine that cannot isolate the code under test fully "
+        "(its own namespaces, private /tmp and /dev/shm, Landlock)",
+    )
 
 
 @pytest.fixture
@@ -56,6 +64,7 @@ def backprop_check(request):
     default_impl = request.config.getoption("backprop_impl")
     default_examples = request.config.getoption("backprop_examples")
     default_budget = request.config.getoption("backprop_budget")
+    require_isolation = request.config.getoption("backprop_require_isolation")
 
     def run(impl=None, **options):
         from . import api
@@ -72,6 +81,8 @@ def backprop_check(request):
             options.setdefault("examples", default_examples)
         if default_budget is not None:
             options.setdefault("budget", default_budget)
+        if require_isolation:
+            options.setdefault("require_isolation", True)
         options.setdefault("cases_dir", str(request.getfixturevalue("tmp_path") / "backprop-verify"))
         try:
             result = api.check(impl, **options)

@@ -133,6 +133,10 @@ class CheckResult:
     stopped: str | None = None  # why exploration ended before its examples (budget, misbehaviour)
     skipped: int = 0  # cases the code declined (NotImplementedError): run, not judged
     notes: tuple[str, ...] = ()  # what the code does that is accepted but said (a (1, n) db, a clipped log)
+    # how the code under test was isolated: "full", "partial", "process" or "in-process"
+    # (verifier/sandbox/limits.py: isolation_level), and the mechanisms in force
+    isolation: str = ""
+    isolation_mechanisms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ class RunConfig:
     shrink: bool = True  # look for the smallest failing case
     against: str = "model"  # networks: "model" (the references), "self" (the user's loss), "both"
     layers: tuple[str, ...] | None = None  # layers files: the names to check (None: every one)
+    require_isolation: bool = False  # refuse to run the code without "full" isolation
 
     @property
     def directions_seed(self) -> int:

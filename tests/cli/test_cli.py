@@ -112,3 +112,46 @@ def test_soft_targets_are_the_default_and_fail_one_hot_only_code(one_hot_only, c
     code = cli.main(["check", str(one_hot_only), "--loss", "softmax_ce", "--examples", "12", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and "one-hot rows only" in report["failures"][0]["detail"]
+
+
+# ------------------------------------------------------------------ --require-isolation
+
+CORRECT = ROOT / "examples" / "correct_vectorized.py"
+
+
+def _weak_kernel(monkeypatch):
+    """Simulate a kernel without namespaces or Landlock: the level the child's report comes to."""
+    import verifier.sandbox.parent as parent
+
+    monkeypatch.setattr(parent, "isolation_level", lambda iso: ("process", ()))
+
+
+@pytest.mark.parametrize("command", ["check", "gate"])
+def test_require_isolation_refuses_a_machine_without_namespaces(command, monkeypatch, capsys, tmp_path):
+    _weak_kernel(monkeypatch)
+    argv = [command, str(CORRECT), "--examples", "3", "--cases-dir", str(tmp_path), "--require-isolation"]
+    if command == "gate":
+        argv += ["--baseline", str(tmp_path / "baseline.json"), "--update"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--require-isolation" in err and "only at level 'process'" in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "baseline.json").exists()
+    # the twin: without the option the same weak machine runs it, and the report says how weak
+    argv.remove("--require-isolation")
+    assert cli.main(argv) == 0
+    assert "Isolation: process." in capsys.readouterr().out
+    assert (tmp_path / "baseline.json").exists() == (command == "gate")
+
+
+def test_require_isolation_runs_where_the_kernel_isolates_fully(capsys, tmp_path):
+    from verifier.sandbox import Sandbox
+
+    with Sandbox(str(CORRECT), timeout=10) as box:
+        box.describe()
+        if box.isolation_level[0] != "full":
+            pytest.skip(f"this machine isolates only at level {box.isolation_level}")
+    code = cli.main(["check", str(CORRECT), "--examples", "3", "--require-isolation", "--format", "json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["isolation"] == "full" and any("Landlock" in m for m in out["isolation_mechanisms"]), out

@@ -2,6 +2,7 @@
 exits 0, on 200 generated cases."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,7 @@ def test_in_out_layout_is_transposed_on_the_way_in_and_out(tmp_path):
 
 
 def test_float32_implementation_is_judged_to_float32(tmp_path):
+    os.chmod(tmp_path, 0o755)  # run by root, the child's own uid must be able to read its helper
     impl = tmp_path / "f32.py"
     impl.write_text(
         "import numpy as np\nfrom correct_vectorized import gradients as g64\n"
@@ -358,6 +360,7 @@ MIXED = (
 
 
 def _mixed(tmp_path, factor):
+    os.chmod(tmp_path, 0o755)  # run as root, the child imports its helper with its own uid
     impl = tmp_path / "mixed.py"
     impl.write_text(MIXED.replace("FACTOR", repr(factor)))
     (tmp_path / "correct_vectorized.py").write_text((EXAMPLES / "correct_vectorized.py").read_text())

@@ -157,6 +157,7 @@ def test_train_step_returns_params(tmp_path):
 
 
 def test_module_name_impl(tmp_path, monkeypatch):
+    os.chmod(tmp_path, 0o755)  # run by root, the child's own uid must be able to read it
     (tmp_path / "bpv_user_mod.py").write_text(TEMPLATE.format(body="        pass"))
     monkeypatch.syspath_prepend(str(tmp_path))
     params, X, T = make_case()
@@ -253,8 +254,7 @@ def test_exception_detail_names_the_users_line(tmp_path):
 
 
 def test_import_error_in_a_users_helper_names_the_helper_not_the_child(tmp_path):
-    # as root the helper may be served from memory by the child's setup (a directory the
-    # dropped uid cannot list): its frames must still not appear
+    os.chmod(tmp_path, 0o755)  # run by root, the child's own uid must be able to read it
     (tmp_path / "bpv_helper_raises.py").write_text("x = 1\nraise KeyError('from the helper')\n")
     path = tmp_path / "uses_helper.py"
     path.write_text("import bpv_helper_raises\n\ndef gradients(params, X, T, spec):\n    return []\n")
@@ -264,6 +264,25 @@ def test_import_error_in_a_users_helper_names_the_helper_not_the_child(tmp_path)
     text = str(info.value)
     assert "KeyError: 'from the helper'" in text and "bpv_helper_raises.py:2" in text, text
     assert "_child" not in text, text
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the child has another uid than the harness only when run by root")
+def test_helpers_the_childs_uid_cannot_read_are_not_read_for_it(tmp_path):
+    # a directory only root may read: the main file is sent by the harness (it was named),
+    # its helper is not read with root's privileges, and the error says why and what to do
+    os.chmod(tmp_path, 0o700)
+    (tmp_path / "bpv_private_helper.py").write_text("X = 1\n")
+    path = tmp_path / "uses_private_helper.py"
+    path.write_text("import bpv_private_helper\n\ndef gradients(params, X, T, spec):\n    return []\n")
+    with Sandbox(str(path), timeout=5) as box:
+        with pytest.raises(ImplementationError) as info:
+            box.describe()
+    text = str(info.value)
+    assert "No module named 'bpv_private_helper'" in text and f"cannot read {tmp_path}" in text, text
+    assert "readable to others" in text, text
+    os.chmod(tmp_path, 0o755)  # the twin: readable to the child's uid, it imports
+    with Sandbox(str(path), timeout=5) as box:
+        assert box.describe()["has_gradients"]
 
 
 def test_output_flood_is_capped_and_stopped(tmp_path):
@@ -501,7 +520,10 @@ def test_child_cannot_kill_the_harness_or_write_its_files(tmp_path):
         out = box.gradients(params, X, T, EVIL)
         assert out.kind == "exception" and "PermissionError" in out.detail
         out = box.gradients(params, X, T, dict(EVIL, mode="write"))
-        assert out.kind == "exception" and "PermissionError" in out.detail
+        # the submission's directory is a read-only bind in the child's mount namespace
+        # (without one, the file's permissions refuse the dropped uid)
+        assert out.kind == "exception", out.detail
+        assert "Read-only file system" in out.detail or "PermissionError" in out.detail, out.detail
         assert box.isolation["dropped_privileges"] is True
         assert_correct(box.gradients(params, X, T, SPEC), params)
     assert victim.read_text() == "keep"
@@ -557,6 +579,25 @@ def test_gradients_on_an_unimportable_module_is_a_row(tmp_path):
         out = box.gradients(params, X, T, SPEC)
     assert out.kind == "exception" and out.grads is None
     assert "RuntimeError: broken at import" in out.detail
+
+
+def test_an_implementation_that_is_a_fifo_is_refused_not_waited_for(tmp_path):
+    os.mkfifo(tmp_path / "impl.py")
+    with pytest.raises(ImplementationError, match="not a regular file"):
+        Sandbox(str(tmp_path / "impl.py"))
+    write_impl(tmp_path, "pass", name="real.py")  # the twin: a regular file is read
+    assert Sandbox(str(tmp_path / "real.py")).impl.endswith("real.py")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="links are followed for an ordinary user, who reads them anyway")
+def test_run_by_root_a_linked_implementation_is_not_read(tmp_path):
+    key = tmp_path / "answer_key.py"
+    key.write_text("def gradients(params, X, T, spec):\n    return 'the answer'\n")
+    os.chmod(key, 0o600)
+    os.symlink(key, tmp_path / "impl.py")
+    with pytest.raises(ImplementationError, match="symbolic link"):
+        Sandbox(str(tmp_path / "impl.py"))
+    assert Sandbox(str(key)).impl == str(key)  # the twin: the file itself, named, is read
 
 
 def test_missing_file_and_bad_module_name():

@@ -113,6 +113,12 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument(
         "--cases-dir", default=".backprop-verify", help="where minimal failing cases are saved (default %(default)s)"
     )
+    p.add_argument(
+        "--require-isolation",
+        action="store_true",
+        help="refuse to run the code (exit 2) unless it gets full isolation: its own pid, net and mount "
+        "namespaces, private /tmp and /dev/shm, Landlock, none of the harness's privileges",
+    )
 
 
 def add_parser(sub) -> None:
@@ -169,6 +175,7 @@ def config_from(args) -> tuple[RunConfig, object]:
         cases_dir=args.cases_dir,
         against=getattr(args, "against", DEFAULT.against),
         layers=tuple(names(args.layer)) if getattr(args, "layer", None) else None,
+        require_isolation=bool(getattr(args, "require_isolation", False)),
     )
     return config, case
 

@@ -225,6 +225,22 @@ def note_lines(r) -> list[str]:
     return [f"Note: {n}" for n in notes(r)]
 
 
+def isolation_words(r) -> str:
+    """How the code under test was isolated: "full (namespaces: pid, net, ...; ...)"; "" for a
+    result that ran no code (an error row of a class run)."""
+    level = getattr(r, "isolation", "")
+    if not level:
+        return ""
+    mechanisms = getattr(r, "isolation_mechanisms", ())
+    return f"{level} ({'; '.join(mechanisms)})" if mechanisms else level
+
+
+def isolation_line(r) -> str:
+    """The isolation as a sentence of its own, "" when there is none to state."""
+    words = isolation_words(r)
+    return f"Isolation: {words}." if words else ""
+
+
 def mode_words(r: CheckResult) -> str:
     """ ", fast mode (directions seed S)" for a fast-mode run, else ""."""
     seed = directions_seed(r)

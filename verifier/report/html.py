@@ -207,6 +207,7 @@ def _body(result) -> str:
                     "failures": len(r.failures),
                     **({"stopped": r.stopped} if r.stopped else {}),
                     **({"note": " ".join(common.notes(r))} if common.notes(r) else {}),
+                    **({"isolation": common.isolation_words(r)} if r.isolation else {}),
                 },
             )
         ]

@@ -72,6 +72,8 @@ def _check(root, r):
         properties["skipped"] = r.skipped  # cases declined with NotImplementedError
     if getattr(r, "notes", ()):
         properties["notes"] = "; ".join(r.notes)
+    if r.isolation:
+        properties["isolation"] = common.isolation_words(r)
     seed = common.directions_seed(r)
     if seed is not None:
         properties["directions_seed"] = seed

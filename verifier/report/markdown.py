@@ -10,6 +10,7 @@ from .common import (
     failure_where,
     gate_table_data,
     grad_tables,
+    isolation_line,
     layer_table_data,
     mode_words,
     note_lines,
@@ -82,6 +83,7 @@ def render(result) -> str:
             f"{r.examples} cases, seed {r.seed}{mode_words(r)}, dtype {r.dtype or 'n/a'}, references {refs}, "
             f"{len(r.failures)} failure(s), {r.seconds:.1f} s",
         ]
+        parts += ["", isolation_line(r)] if isolation_line(r) else []
         note = (r.extra.get("gate") or {}).get("note")
         parts += ["", note] if note else []
         parts += [x for n in note_lines(r) for x in ("", n)]

@@ -9,6 +9,7 @@ from .common import (
     PAIR_HEADERS,
     failure_block,
     grad_tables,
+    isolation_line,
     layer_table_data,
     mode_words,
     note_lines,
@@ -54,7 +55,7 @@ def check_text(r: CheckResult, fmt="simple") -> str:
         f"{r.verdict.upper()} {r.implementation}: {r.examples} cases, seed {r.seed}{mode_words(r)}, "
         f"{len(r.failures)} failure(s){dtype} ({r.seconds:.1f} s)"
     )
-    parts = [head] + note_lines(r) + ([stopped_line(r)] if stopped_line(r) else [])
+    parts = [head] + note_lines(r) + [line for line in (isolation_line(r), stopped_line(r)) if line]
     for f in r.failures:
         parts += ["", failure_block(f, r.implementation, fmt)]
     if r.tensors and not r.failures:

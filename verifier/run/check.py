@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 from .. import casefile, safe_io, strategies
-from ..errors import SpecError
+from ..errors import IsolationError, SpecError
 from ..judge import fast
 from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
@@ -164,12 +164,22 @@ def run_check(
         config = replace(config, layer_activations=pinned)
     if config.mode not in MODES:
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
+    if runner is not None and config.require_isolation and not hasattr(runner, "isolation_level"):
+        raise IsolationError(
+            "require_isolation: code checked in this process is not isolated at all; give the path "
+            "of a .py file or a module name instead, or drop require_isolation"
+        )
     if case is None:  # networks the options alone rule out: said before the code is even imported
         strategy_for({}, config)
     if config.cases_dir:  # a link or someone else's directory there: refused before the code runs
         safe_io.output_dir(config.cases_dir, what="cases directory", create=False)
     start = time.perf_counter()
-    with runner if runner is not None else Sandbox(impl, timeout=config.timeout, python=config.python) as sandbox:
+    sandbox_or_runner = (
+        runner
+        if runner is not None
+        else Sandbox(impl, timeout=config.timeout, python=config.python, require_isolation=config.require_isolation)
+    )
+    with sandbox_or_runner as sandbox:
         session = Session(sandbox, declared(sandbox.describe(), config), config)
         notes: dict[str, str] = {}  # note kind -> the first such row's detail
 
@@ -200,6 +210,7 @@ def run_check(
     judged = len(runs) if case is None else len(runs) - session.skipped
     if not failures and not stopped and judged < min_judged(config, case):  # a stop is incomplete, below
         failures = [_nothing_to_judge(session, judged, min_judged(config, case))]
+    level, mechanisms = getattr(sandbox, "isolation_level", ("in-process", ()))
     if stopped and not failures:  # never a pass: the run did not judge what it was asked to
         failures = [
             Failure(
@@ -225,6 +236,8 @@ def run_check(
         stopped=stopped,
         skipped=session.skipped,
         notes=tuple(notes.values()) + ((mixed,) if mixed else ()),
+        isolation=level,
+        isolation_mechanisms=tuple(mechanisms),
         extra={
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),

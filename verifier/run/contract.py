@@ -29,7 +29,7 @@ def run_file(
         raise SpecError(f"--against {config.against}: use one of {', '.join(AGAINST)}")
     if case is not None and config.layers is None:
         return _networks(impl, config, case, progress, case_stem)
-    with Sandbox(impl, timeout=config.timeout, python=config.python) as box:
+    with Sandbox(impl, timeout=config.timeout, python=config.python, require_isolation=config.require_isolation) as box:
         contract = box.contract()
         has_layers = bool(contract.get("layers") or contract.get("layer_losses"))
         if config.layers is not None or (has_layers and not contract.get("has_gradients")):
@@ -50,7 +50,7 @@ def run_layers_file(impl, config: RunConfig | None = None, **options) -> CheckRe
     """Check `impl`'s layers alone (every one, or those of `config.layers`); ImplementationError
     when it defines none."""
     config = config if config is not None else RunConfig(**options)
-    with Sandbox(impl, timeout=config.timeout, python=config.python) as box:
+    with Sandbox(impl, timeout=config.timeout, python=config.python, require_isolation=config.require_isolation) as box:
         contract = box.contract()
         if not (contract.get("layers") or contract.get("layer_losses")):
             raise ImplementationError(

@@ -72,7 +72,7 @@ def run_self(impl, config: RunConfig, *, case=None, progress=None) -> CheckResul
     if case is None:
         strategy_for({}, config)
     start = time.perf_counter()
-    with Sandbox(impl, timeout=config.timeout, python=config.python) as box:
+    with Sandbox(impl, timeout=config.timeout, python=config.python, require_isolation=config.require_isolation) as box:
         info = box.describe()
         if not info.get("has_loss"):
             raise ImplementationError(

@@ -14,10 +14,12 @@ The child reads requests from REQ_FD (a socket it can only read) and writes repl
 (a pipe); its stdout and stderr are a third pipe that the parent drains and caps, so printing
 cannot corrupt the protocol.
 
-Its two siblings are loaded by path at start, before any user code, while the child may still
-be privileged: `child_setup.py` (import path, limits, the privilege drop of "init") and
-`child_values.py` (the spec handed to the user, the user's return value read back as arrays,
-exception texts; also used in-process by the Python API).
+Its siblings are loaded by path at start, before any user code, while the child may still be
+privileged: `child_ns.py` (its namespaces, entered first), `child_setup.py` (import path,
+limits, the privilege drop of "init"), `child_fs.py` (its private /tmp and /dev/shm, what it
+sees of the filesystem, Landlock) and `child_values.py` (the spec handed to the user, the
+user's return value read back as arrays, exception texts; also used in-process by the Python
+API).
 
 Requests ("op"): "init" (limits, privileges, import path), "load" (import the user's module,
 answer with its optional attributes), "call" (run gradients or train_step on the arrays sent),
@@ -39,24 +41,7 @@ import sys
 import time
 import types
 
-import numpy as np
-import numpy.fft  # noqa: F401  preloaded: after a privilege drop the install may be unreadable
-import numpy.linalg  # noqa: F401
-import numpy.random  # noqa: F401
-
-MAGIC = b"BPV1"
-_HEAD = struct.Struct(">4sI")
 _THIS_FILE = os.path.abspath(__file__)
-
-# References captured before any user code runs, so that a user monkeypatching numpy
-# (np.frombuffer = ..., np.lib.format.write_array = ...) does not change how replies are built.
-_frombuffer = np.frombuffer
-_np_dtype = np.dtype
-_json_dumps = json.dumps
-_json_loads = json.loads
-_perf_counter = time.perf_counter
-_os_readv = os.readv
-_os_write = os.write
 
 
 def _sibling(name):
@@ -69,10 +54,43 @@ def _sibling(name):
     return module
 
 
+# Namespaces first, before numpy: only the worker process returns (verifier/sandbox/child_ns.py).
+_ns = _sibling("child_ns")
+PLAIN = sys.argv[3:4] == ["plain"]  # the fallback of a kernel without namespaces or Landlock
+if __name__ == "__main__" and not PLAIN:
+    NAMESPACES = _ns.enter((int(sys.argv[1]), int(sys.argv[2])))
+else:
+    NAMESPACES = ([], ["namespaces not requested"])
+
+# the standard library's modules user code (and reference_impls) reaches for most, loaded while
+# the interpreter's files are still readable, for the same fallback
+import dataclasses  # noqa: E402,F401
+import functools  # noqa: E402,F401
+
+import numpy as np  # noqa: E402
+import numpy.fft  # noqa: E402,F401  preloaded: after a privilege drop the install may be unreadable
+import numpy.linalg  # noqa: E402,F401
+import numpy.random  # noqa: E402,F401
+
+MAGIC = b"BPV1"
+_HEAD = struct.Struct(">4sI")
+
+# References captured before any user code runs, so that a user monkeypatching numpy
+# (np.frombuffer = ..., np.lib.format.write_array = ...) does not change how replies are built.
+_frombuffer = np.frombuffer
+_np_dtype = np.dtype
+_json_dumps = json.dumps
+_json_loads = json.loads
+_perf_counter = time.perf_counter
+_os_readv = os.readv
+_os_write = os.write
+
+
 setup = _sibling("child_setup")
 values = _sibling("child_values")
 layers = _sibling("child_layers")
 layers.bind(values)
+fs = _sibling("child_fs")
 
 
 # ---------------------------------------------------------------- framing
@@ -279,7 +297,11 @@ def _supports(header):
 # ---------------------------------------------------------------- main loop
 
 
+_isolation: dict = {}  # what "init" achieved
+
+
 def main(argv):
+    global _isolation
     req_fd, rep_fd = int(argv[1]), int(argv[2])
     faulthandler.enable(file=sys.__stderr__)
     while True:
@@ -292,7 +314,8 @@ def main(argv):
         out = []
         try:
             if op == "init":
-                reply = {"kind": "ready", "isolation": setup.init(header, values.FD_PREFIXES)}
+                _isolation = setup.init(header, NAMESPACES, None if PLAIN else fs, _ns.drop_caps)
+                reply = {"kind": "ready", "isolation": _isolation}
             elif op == "load":
                 try:
                     module = _load(header["impl"])
@@ -304,7 +327,14 @@ def main(argv):
                         "detail": f"importing the implementation called sys.exit({exc.code!r})",
                     }
                 except BaseException as exc:
-                    reply = {"kind": "load_error", "error": "exception", "detail": values.exception_text(exc)}
+                    detail = values.exception_text(exc)
+                    if isinstance(exc, ImportError) and _isolation.get("unreadable"):
+                        detail += (
+                            f"\n  (the code under test runs as uid {os.getuid()}, which cannot read "
+                            f"{_isolation['unreadable']}: nothing is read for it with the harness's privileges; "
+                            "make that directory and its .py files readable to others, or run the check as their owner)"
+                        )
+                    reply = {"kind": "load_error", "error": "exception", "detail": detail}
             elif op == "call":
                 reply, out = _call(header, arrays)
             elif op in ("layer", "points"):  # child_layers.py: a layer's call, batched evaluations

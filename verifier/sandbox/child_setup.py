@@ -1,152 +1,22 @@
-"""The sandbox child's setup, before any user code: import path, resource limits, privileges.
+"""The sandbox child's setup, before any user code: import path, filesystem, limits, privileges.
 
 Loaded by path by `verifier/sandbox/child.py` (see there) while the child is still privileged; `init`
 answers the harness's "init" request. Standard library only.
 
-When started by root, `init` drops to an unprivileged uid. The Python installation may then be
-unreadable to that uid (e.g. under root's home), so every import directory is opened first and
-imported through /proc/self/fd/N, and the sources of a user directory the new uid cannot list
-are read beforehand and imported from memory.
+Nothing is read on the user's behalf with the child's start-up privileges: the user's code
+imports only what its own uid can read. Run by root, the child drops to an unprivileged uid;
+an import directory below a directory that uid cannot search (a Python under root's home) is
+made traversable by a bind in the child's mount namespace (verifier/sandbox/child_fs.py), not by
+reading it beforehand or by descriptors opened as root. The harness's own packages are covered
+in that namespace and refused by an import hook with a clear message.
 """
 
 import ctypes
 import importlib
 import importlib.abc
-import importlib.util
-import linecache
 import os
 import resource
 import sys
-
-
-def _remap_to_fds(paths, fd_prefixes):
-    """Open every import directory now, and import through /proc/self/fd/N afterwards.
-
-    After dropping privileges the Python installation may sit in a directory the new user
-    cannot traverse (e.g. under root's home); a directory opened before the drop can still be
-    read below itself. Already-imported packages get their __path__ rewritten the same way,
-    so lazily imported submodules keep working."""
-    mapping = {}
-    new_paths = []
-    for p in paths:
-        try:
-            fd = os.open(p, os.O_RDONLY)
-        except OSError:
-            new_paths.append(p)
-            continue
-        fdpath = f"/proc/self/fd/{fd}"
-        mapping[p] = fdpath
-        new_paths.append(fdpath)
-        fd_prefixes.append((fdpath, p))
-    if not os.path.isdir("/proc/self/fd"):
-        return paths
-    prefixes = sorted(mapping, key=len, reverse=True)
-    for mod in list(sys.modules.values()):
-        pkg_path = getattr(mod, "__path__", None)
-        if not isinstance(pkg_path, list):
-            continue
-        for i, q in enumerate(pkg_path):
-            for p in prefixes:
-                if isinstance(q, str) and q.startswith(p + os.sep):
-                    pkg_path[i] = mapping[p] + q[len(p) :]
-                    break
-    return new_paths
-
-
-class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves modules whose sources were read before the privilege drop.
-
-    Used only for directories the unprivileged user cannot list (e.g. a user's file in a
-    directory only root may read): their .py files and packages are read, never run, while
-    the child is still privileged, and imported from memory afterwards."""
-
-    MAX_FILES = 2000
-    MAX_BYTES = 64 * 2**20
-
-    def __init__(self):
-        self.sources = {}  # module name -> (filename, source bytes, is_package)
-        self.files = 0
-        self.bytes = 0
-
-    def find_spec(self, fullname, path=None, target=None):
-        entry = self.sources.get(fullname)
-        if entry is None:
-            return None
-        filename, _source, is_package = entry
-        spec = importlib.util.spec_from_loader(fullname, self, origin=filename, is_package=is_package)
-        spec.has_location = True
-        if is_package:
-            spec.submodule_search_locations = [os.path.dirname(filename)]
-        return spec
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        filename, source, _ = self.sources[module.__spec__.name]
-        module.__file__ = filename
-        exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
-
-    def _read(self, name, filename, is_package):
-        try:
-            size = os.stat(filename).st_size
-            if self.files >= self.MAX_FILES or self.bytes + size > self.MAX_BYTES:
-                return False
-            with open(filename, "rb") as f:
-                source = f.read(size + 1)
-        except OSError:
-            return False
-        self.files += 1
-        self.bytes += len(source)
-        self.sources.setdefault(name, (filename, source, is_package))
-        try:
-            text = source.decode("utf-8", errors="replace")
-            linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        except Exception:
-            pass
-        return True
-
-    def add_dir(self, directory, prefix="", depth=0):
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError:
-            return
-        for n in names:
-            full = os.path.join(directory, n)
-            if n.endswith(".py") and n[:-3].isidentifier() and n != "__init__.py":
-                self._read(prefix + n[:-3], full, False)
-            elif depth < 4 and n.isidentifier() and os.path.isfile(os.path.join(full, "__init__.py")):
-                if self._read(prefix + n, os.path.join(full, "__init__.py"), True):
-                    self.add_dir(full, prefix + n + ".", depth + 1)
-
-
-def _others_can_list(directory):
-    try:
-        return os.stat(directory).st_mode & 0o005 == 0o005
-    except OSError:
-        return True  # nothing there to read anyway
-
-
-def _preload_unlistable(header, paths):
-    """A _SourceFinder for the user's directory if the unprivileged user could not list it."""
-    finder = _SourceFinder()
-    impl = header.get("impl") or {}
-    dirs = []
-    if impl.get("kind") == "file" and impl.get("dir"):
-        dirs.append(impl["dir"])
-    elif impl.get("kind") == "module":
-        top = str(impl.get("name", "")).split(".")[0]
-        for p in paths:
-            pkg = os.path.join(p, top)
-            if os.path.isfile(pkg + ".py") or os.path.isfile(os.path.join(pkg, "__init__.py")):
-                dirs.append(p)
-                if os.path.isdir(pkg) and not _others_can_list(pkg):
-                    finder.add_dir(p)
-                break
-    for d in dirs:
-        if not _others_can_list(d):
-            finder.add_dir(d)
-    return finder if finder.sources else None
 
 
 def _prctl(option, arg):
@@ -168,23 +38,72 @@ def _vm_mb():
     return 0
 
 
-def init(header, fd_prefixes):
+class _Refuse(importlib.abc.MetaPathFinder):
+    """First on sys.meta_path: the harness's own packages are not for the code under test."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in self.names:
+            raise ImportError(
+                f"{fullname} belongs to the verifier itself and cannot be imported by the code under test: "
+                "compute the gradients with your own code (numpy and the standard library are available)",
+                name=fullname,
+            )
+        return None
+
+
+def _hide_packages(names):
+    """Refuse `names` on import, and drop the meta path finders that map them (editable installs)."""
+    kept = []
+    for finder in sys.meta_path:
+        mapping = getattr(getattr(sys.modules.get(getattr(finder, "__module__", "")), "MAPPING", None), "keys", None)
+        if mapping is not None and set(mapping()) & set(names):
+            continue
+        kept.append(finder)
+    sys.meta_path[:] = [_Refuse(names)] + kept
+
+
+def init(header, namespaces=((), ()), fs=None, drop_caps=None):
     """Set the process up as the "init" request asks; the isolation achieved, with notes on
-    what could not be done. `fd_prefixes` receives the (fd path, real path) pairs of the
-    import directories opened for after the privilege drop."""
-    notes = []
-    isolation = {"uid": os.getuid(), "dropped_privileges": False}
+    what could not be done. `namespaces` is what child_ns.enter returned (the names entered,
+    notes); `fs` the child_fs module; `drop_caps` child_ns.drop_caps (called once the mounts
+    are made, when the child runs in a user namespace of its own)."""
+    names, ns_notes = namespaces
+    notes = list(ns_notes)
+    root = os.geteuid() == 0
+    isolation = {
+        "uid": os.getuid(),
+        "dropped_privileges": False,
+        "namespaces": list(names),
+        "private_tmp": False,
+        "landlock": 0,
+        "hidden_packages": [],
+    }
     workdir = header.get("workdir")
+    paths = [str(p) for p in header.get("sys_path", [])]
+    impl_dir = (header.get("impl") or {}).get("dir")
+    if fs is not None and "mount" in names and workdir:
+        done, fs_notes = fs.mounts(
+            workdir,
+            paths + ([impl_dir] if impl_dir else []),
+            header.get("hide", []),
+            int(header.get("tmp_mb", 64)),
+            root,
+        )
+        notes += fs_notes
+        isolation["private_tmp"] = done["private_tmp"]
+        isolation["hidden_packages"] = done["hidden"]
+    if "user" in names and (drop_caps is None or not drop_caps()):
+        # a worker that could undo its own mounts must not run user code
+        os.write(2, b"capabilities of the user namespace not dropped\n")
+        os._exit(71)
     if workdir:
         os.chdir(workdir)
-    paths = [str(p) for p in header.get("sys_path", [])]
-    drop = header.get("drop") and os.geteuid() == 0
-    finder = None
-    if drop:
-        finder = _preload_unlistable(header, paths)
-        paths = _remap_to_fds(paths, fd_prefixes)
     sys.path[:] = paths
     sys.path_importer_cache.clear()
+    _hide_packages(header.get("hide_names", ["verifier", "reference_impls"]))
     importlib.invalidate_caches()
 
     limits = {
@@ -208,7 +127,7 @@ def init(header, fd_prefixes):
         except (ValueError, OSError, AttributeError) as exc:
             notes.append(f"{name} not set: {exc}")
 
-    if drop:
+    if header.get("drop") and root:
         uid = int(header["uid"])
         for candidate in (uid, 65534):
             try:
@@ -228,15 +147,25 @@ def init(header, fd_prefixes):
                 notes.append("privileges could be regained; running as root")
             except OSError:
                 pass
-    elif os.geteuid() != 0:
+        stdlib = os.path.dirname(os.__file__)
+        if isolation["dropped_privileges"] and not os.access(stdlib, os.R_OK | os.X_OK):
+            notes.append(
+                f"the Python installation ({stdlib}) is not readable to uid {isolation['uid']} and no mount "
+                "namespace makes it so: modules not imported before the drop cannot be imported"
+            )
+    elif not root:
         notes.append("privileges not dropped (the harness is not root): the implementation runs as the harness's user")
-    if finder is not None:
-        sys.meta_path.append(finder)
-        isolation["preloaded_sources"] = finder.files
     if not _prctl(38, 1):  # PR_SET_NO_NEW_PRIVS: no setuid binaries from here on
         notes.append("PR_SET_NO_NEW_PRIVS not set")
     # PR_SET_PDEATHSIG (cleared by a uid change, so set after it): die with the harness.
-    if _prctl(1, 9) and os.getppid() != header.get("ppid"):
+    # In a pid namespace the parent is the namespace's init, which dies with the harness.
+    if _prctl(1, 9) and "pid" not in names and os.getppid() != header.get("ppid"):
         os._exit(0)
+    if impl_dir and not os.access(impl_dir, os.R_OK | os.X_OK):
+        isolation["unreadable"] = impl_dir
+    if fs is not None:
+        writable = [workdir] + (["/tmp", "/dev/shm"] if isolation["private_tmp"] else []) + [os.devnull]
+        isolation["landlock"], ll_notes = fs.landlock([w for w in writable if w])
+        notes += ll_notes
     isolation["notes"] = notes
     return isolation

@@ -26,11 +26,8 @@ _NUMERIC_KINDS = "biufc"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The child's own files: their frames never show in a user's traceback.
 OWN_FILES = frozenset(
-    os.path.join(_HERE, n) for n in ("child.py", "child_setup.py", "child_values.py", "child_layers.py")
+    os.path.join(_HERE, n) for n in ("child.py", "child_setup.py", "child_values.py", "child_layers.py", "child_fs.py")
 )
-FD_PREFIXES: list[
-    tuple[str, str]
-] = []  # (fd path, original path) pairs, to show real paths in tracebacks (child_setup)
 
 
 # ---------------------------------------------------------------- what the user gets
@@ -84,10 +81,6 @@ def make_spec(raw):
 
 
 def _show_path(filename):
-    for fdpath, original in FD_PREFIXES:
-        if filename == fdpath or filename.startswith(fdpath + "/"):
-            filename = original + filename[len(fdpath) :]
-            break
     base = os.path.basename(filename)
     if base == "__init__.py":
         base = os.path.join(os.path.basename(os.path.dirname(filename)), base)

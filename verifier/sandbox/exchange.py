@@ -34,6 +34,7 @@ class Exchange:
     `output_limit` and `cpu_seconds`, all read at each exchange."""
 
     _proc: subprocess.Popen | None
+    _cpu_pid: int | None
     _fds: dict[str, int]
     _req_sock: socket.socket | None
     _seq: int
@@ -91,9 +92,10 @@ class Exchange:
         fds = self._fds
         out_open = True
         writing = True
-        cpu0 = cpu_seconds(proc.pid) if self.cpu_seconds is not None else None
+        cpu_pid = self._cpu_pid or proc.pid
+        cpu0 = cpu_seconds(cpu_pid) if self.cpu_seconds is not None else None
         while True:
-            now = self._within_budget(proc, deadline, timeout, cpu0)
+            now = self._within_budget(cpu_pid, deadline, timeout, cpu0)
             events = poller.poll(max(1, int(min(deadline - now, 0.1) * 1000)))
             rep_eof = False
             for fd, _ev in events:
@@ -121,13 +123,13 @@ class Exchange:
                 self._last_reply(proc, parser)
                 return
 
-    def _within_budget(self, proc: subprocess.Popen, deadline: float, timeout: float, cpu0: float | None) -> float:
+    def _within_budget(self, cpu_pid: int, deadline: float, timeout: float, cpu0: float | None) -> float:
         """The time now; Broken("timeout") once the deadline or the CPU budget is passed."""
         now = time.monotonic()
         if now >= deadline:
             raise Broken("timeout", f"no answer within {timeout:g} s; the process group was killed")
         if cpu0 is not None and self.cpu_seconds is not None:
-            used = cpu_seconds(proc.pid)
+            used = cpu_seconds(cpu_pid)
             if used is not None and used - cpu0 > self.cpu_seconds:
                 raise Broken(
                     "timeout", f"used more than {self.cpu_seconds:g} s of CPU time; the process group was killed"

@@ -11,17 +11,33 @@ before it imports any user code; the timeout, the CPU budget and the output cap 
 by the harness (verifier/sandbox/exchange.py), where the child cannot undo them.
 
 The child is started in a new session, so that one killpg reaches everything it left behind,
-in a fresh working directory that is also its HOME and TMPDIR, with the harness's environment
-and BLAS limited to one thread. It dies with the harness thread that started it (PDEATHSIG).
+in a fresh working directory that is also its HOME and TMPDIR, with an allowlist of the
+harness's environment (PATH, locale, TZ, TERM; `_ENV_ALLOWED`) and BLAS limited to one thread. It dies with the harness thread that started it (PDEATHSIG).
 
-Limitations: run as an ordinary user, the child has the harness's uid, so it can signal the
-harness and write the files that user can write; run the harness as root (e.g. in a container)
-for the privilege drop. Disk use is capped per file, not in total.
+The harness makes itself not dumpable before it starts a child (`not_dumpable`), so a child of
+the same uid can neither ptrace it nor open its /proc/<pid>/mem. The child enters new user
+(when not root), pid, net, ipc and mount namespaces where the kernel allows it
+(verifier/sandbox/child_ns.py): it cannot name, hence signal, the harness or another child, and
+has no network; the names entered are in `Sandbox.isolation["namespaces"]`.
+
+In its mount namespace the child gets a private, size-capped /tmp and /dev/shm, read-only
+binds of what it reads, the harness's packages covered, and Landlock confines its writes to
+its work directory (verifier/sandbox/child_fs.py). `isolation_level` says what a run had;
+`Sandbox(require_isolation=True)` refuses anything below "full" (IsolationError, exit 2).
+
+Limitations: where the kernel refuses namespaces, a child run by an ordinary user has the
+harness's uid, so it can signal the harness and, without Landlock, write the files that user
+can write; run as root, the privilege drop still keeps children apart, but a Python installed
+below a directory others cannot search then offers the child only the modules imported before
+the drop (nothing is opened for it as root). Disk use is capped per file and per private tmpfs
+(the file size cap), not in total in the work directory.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -36,12 +52,46 @@ from typing import Any
 from ..errors import VerifierError
 
 _CHILD = str(Path(__file__).with_name("child.py"))
+# The harness's own packages: covered in the child's mount namespace, refused on import.
+HIDDEN_PACKAGES = ("verifier", "reference_impls")
 _UID_BASE = 2_000_000_000  # child uid = base + child pid when the harness runs as root
 
 
-def spawn(python: str | None = None) -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
+def not_dumpable() -> bool:
+    """Make this process not dumpable: no process of the same uid may then ptrace it or open
+    its /proc/<pid>/mem (the kernel requires CAP_SYS_PTRACE), and it leaves no core file.
+    Set in every harness process that starts a child (the CLI, a class run's workers, the
+    pytest plugin's process); False where prctl is unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(4, ctypes.c_ulong(0), 0, 0, 0) == 0  # PR_SET_DUMPABLE
+    except (OSError, AttributeError):
+        return False
+
+
+def worker_pid(keeper: int) -> int:
+    """The pid, as the harness sees it, of the process that runs the user's code: in a pid
+    namespace the grandchild of the process the harness started (verifier/sandbox/child_ns.py)."""
+    pid = keeper
+    for _ in range(2):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            return keeper
+        if len(kids) != 1:
+            return keeper
+        pid = int(kids[0])
+    return pid
+
+
+def spawn(
+    python: str | None = None, namespaces: bool = True
+) -> tuple[subprocess.Popen, dict[str, int], socket.socket, str]:
     """Start a child (under the interpreter `python`, default this one) on fresh channels: the process, the harness's non-blocking ends (req_w,
-    rep_r, out_r), the request socket and the working directory. VerifierError if it fails."""
+    rep_r, out_r), the request socket and the working directory. VerifierError if it fails.
+    `namespaces=False` starts it without namespaces (the fallback, for tests)."""
+    not_dumpable()
     fds: dict[str, int] = {}
     workdir = None
     try:
@@ -57,7 +107,8 @@ def spawn(python: str | None = None) -> tuple[subprocess.Popen, dict[str, int], 
         fds["out_r"], fds["out_w"] = os.pipe()
         workdir = tempfile.mkdtemp(prefix="bpv-sandbox-")
         proc = subprocess.Popen(
-            [python or sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])],
+            [python or sys.executable, "-I", "-B", "-u", _CHILD, str(fds["req_r"]), str(fds["rep_w"])]
+            + ([] if namespaces else ["plain"]),
             stdin=subprocess.DEVNULL,
             stdout=fds["out_w"],
             stderr=fds["out_w"],
@@ -77,8 +128,14 @@ def spawn(python: str | None = None) -> tuple[subprocess.Popen, dict[str, int], 
     return proc, fds, req_sock, workdir
 
 
+# What the child may see of the harness's environment: how to find programs and how to speak.
+# Nothing else (tokens, credentials, the CI's variables) ever reaches the user's code.
+_ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM")
+_ENV_ALLOWED_PREFIXES = ("LC_",)
+
+
 def _child_env(workdir: str) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED or k.startswith(_ENV_ALLOWED_PREFIXES)}
     env.update(
         OPENBLAS_NUM_THREADS="1",
         OMP_NUM_THREADS="1",
@@ -128,6 +185,9 @@ def init_request(
         sys_path.insert(0, impl_msg["dir"])
     sys_path = list(dict.fromkeys(p for p in sys_path if p != str(Path(_CHILD).parent)))
     return {
+        "hide": _package_dirs(),
+        "hide_names": list(HIDDEN_PACKAGES),
+        "tmp_mb": fsize_mb,
         "op": "init",
         "workdir": workdir,
         "sys_path": sys_path,
@@ -138,6 +198,49 @@ def init_request(
         "impl": {k: v for k, v in impl_msg.items() if k != "source"},
         "fsize_mb": fsize_mb,
     }
+
+
+def _package_dirs() -> list[str]:
+    """The directories of the harness's own packages (those installed; no import needed)."""
+    out = [str(Path(__file__).resolve().parents[1])]
+    for name in HIDDEN_PACKAGES[1:]:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for d in (spec.submodule_search_locations or []) if spec is not None else []:
+            out.append(str(Path(d).resolve()))
+    return list(dict.fromkeys(out))
+
+
+# What a run's isolation comes to, strongest first (see `isolation_level`).
+LEVELS = ("full", "partial", "process", "in-process")
+
+
+def isolation_level(iso: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """(level, mechanisms in force) from what a child reported at its start.
+
+    "full": its own pid, net and mount namespaces, a private /tmp and /dev/shm, writes
+    confined by Landlock, and no privilege of the harness's (the drop to a fresh uid as root,
+    a user namespace of its own otherwise). "partial": some of those. "process": a separate
+    process with resource limits and nothing more (a kernel without namespaces or Landlock,
+    run by an ordinary user)."""
+    names = [str(n) for n in iso.get("namespaces", ()) if isinstance(n, str)]
+    mechanisms = []
+    if names:
+        mechanisms.append("namespaces: " + ", ".join(names))
+    if iso.get("private_tmp"):
+        mechanisms.append("private /tmp and /dev/shm")
+    if iso.get("landlock"):
+        mechanisms.append(f"Landlock ABI {int(iso['landlock'])}")
+    if iso.get("dropped_privileges"):
+        mechanisms.append("unprivileged uid")
+    if iso.get("hidden_packages"):
+        mechanisms.append("harness packages hidden")
+    own = iso.get("dropped_privileges") or "user" in names
+    full = {"pid", "net", "mount"} <= set(names) and iso.get("private_tmp") and iso.get("landlock") and own
+    level = "full" if full else "partial" if mechanisms else "process"
+    return level, tuple(mechanisms)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

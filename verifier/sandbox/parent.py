@@ -34,10 +34,12 @@ its later calls until the child is replaced. A Sandbox is not thread-safe: one c
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -46,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImplementationError, VerifierError
+from ..errors import ImplementationError, IsolationError, VerifierError
 from ..records import CallOutcome, RunConfig
 from .exchange import Exchange
-from .limits import init_request, kill_group, release, spawn
+from .limits import LEVELS, init_request, isolation_level, kill_group, release, spawn, worker_pid
 from .protocol import Broken, as_text, call_fields, check_description, pack_inputs, spec_json
 
 OUTPUT_EXCERPT = 4096  # characters of captured output put into a CallOutcome
@@ -83,6 +85,29 @@ def missing_module_hint(detail: str, python: str | None) -> str | None:
     return None
 
 
+def _read_source(path: Path) -> bytes:
+    """The bytes of the implementation file the harness was given, which it sends to the child.
+
+    Only a regular file (a FIFO would hang the harness). Run by root, not through a symbolic
+    link either: a submission that is a link to the grader's answer key, or to a root-only
+    file, would otherwise be read with root's privileges and run or shown in the report."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (os.O_NOFOLLOW if os.geteuid() == 0 else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.geteuid() == 0 and path.is_symlink():
+            raise OSError(
+                exc.errno,
+                "it is a symbolic link, and run as root the verifier reads only the file itself "
+                "(give the link's target if you trust it)",
+            ) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return f.read()
+
+
 class Sandbox(Exchange):
     """Runs one user implementation (a .py path or an importable module name) in a child."""
 
@@ -97,6 +122,8 @@ class Sandbox(Exchange):
         start_timeout: float | None = None,
         file_size_mb: int = 64,
         python: str | None = None,
+        namespaces: bool = True,
+        require_isolation: bool = False,
     ):
         self.impl = str(impl)
         self.python = python  # the interpreter the child runs under (None: this one)
@@ -107,10 +134,15 @@ class Sandbox(Exchange):
         # Starting Python and numpy does not run user code; give it room on a loaded machine.
         self.start_timeout = float(start_timeout if start_timeout is not None else max(30.0, self.timeout))
         self.file_size_mb = int(file_size_mb)
+        # False: the fallback of a kernel without namespaces or Landlock (for tests)
+        self.namespaces = bool(namespaces)
+        self.require_isolation = bool(require_isolation)  # refuse a child without "full" isolation
         self.isolation: dict[str, Any] = {}  # what the child reported about its limits
+        self._level: tuple[str, tuple[str, ...]] | None = None  # the weakest of its children's
         self.starts = 0  # child processes started so far
         self._impl_msg = self._resolve(self.impl)
         self._proc: subprocess.Popen | None = None
+        self._cpu_pid: int | None = None  # the process running the user's code
         self._fds: dict[str, int] = {}
         self._req_sock: socket.socket | None = None
         self._workdir: str | None = None
@@ -142,6 +174,12 @@ class Sandbox(Exchange):
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
+    def isolation_level(self) -> tuple[str, tuple[str, ...]]:
+        """(level, mechanisms) of the weakest child started so far (verifier/sandbox/limits.py:
+        isolation_level); ("", ()) before the first."""
+        return self._level or ("", ())
 
     def close(self) -> None:
         """Kill the child and its process group; the Sandbox may still be used afterwards."""
@@ -249,7 +287,7 @@ class Sandbox(Exchange):
         path = Path(impl)
         if impl.endswith(".py") or os.sep in impl or path.is_file():
             try:
-                source = path.read_bytes()
+                source = _read_source(path)
             except OSError as exc:
                 raise ImplementationError(
                     f"cannot read {impl}: {exc.strerror or exc}; give the path of a .py file "
@@ -314,7 +352,7 @@ class Sandbox(Exchange):
 
     def _start(self) -> None:
         self._kill()
-        proc, fds, req_sock, workdir = spawn(self.python)
+        proc, fds, req_sock, workdir = spawn(self.python, self.namespaces)
         self._proc, self._fds, self._workdir = proc, fds, workdir
         self._req_sock = req_sock
         self._description = None
@@ -329,10 +367,24 @@ class Sandbox(Exchange):
             raise VerifierError(f"the sandbox process did not start ({exc.kind}: {exc.detail})\n{output}") from None
         isolation = header.get("isolation")
         self.isolation = isolation if isinstance(isolation, dict) else {}
+        self._cpu_pid = worker_pid(proc.pid) if "pid" in self.isolation.get("namespaces", ()) else proc.pid
+        notes = "; ".join(map(str, self.isolation.get("notes", [])))
         if self.isolation.get("fatal"):
-            notes = "; ".join(map(str, self.isolation.get("notes", [])))
             self._kill()
             raise VerifierError(f"the sandbox process cannot run: {notes}")
+        level = isolation_level(self.isolation)
+        if self._level is None or LEVELS.index(level[0]) > LEVELS.index(self._level[0]):
+            self._level = level
+        if self.require_isolation and level[0] != "full":
+            self._kill()
+            raise IsolationError(
+                f"--require-isolation: this machine isolates the code under test only at level "
+                f"{level[0]!r} ({', '.join(level[1]) or 'a separate process with resource limits'}), "
+                f"not 'full' (its own pid, net and mount namespaces, private /tmp and /dev/shm, "
+                f"Landlock, no privilege of the harness's){': ' + notes if notes else ''}. Run it where "
+                "the kernel allows unprivileged user namespaces and Landlock (or as root), or without "
+                "--require-isolation to accept the weaker level, which the report states"
+            )
 
     def _call(self, fn: str, params, X, T, spec, lr) -> CallOutcome:
         t0 = time.monotonic()
@@ -447,3 +499,4 @@ class Sandbox(Exchange):
         self._fds = {}
         self._description = None
         self._workdir = None
+        self._cpu_pid = None

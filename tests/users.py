@@ -1,0 +1,177 @@
+"""Running the harness as root and as an ordinary user, for the isolation tests.
+
+`runner(mode)` gives a function that runs `python SCRIPT ARGS...` with this interpreter, as
+root ("root") or as an ordinary user ("user"), in a directory that user owns. Run by root, the
+ordinary user is one these tests create (`bpv-test`, no home); run by an ordinary user, the
+"user" half is that user and the "root" half is skipped. When this interpreter sits below a
+directory an ordinary user cannot search (e.g. a Python installed under root's home), the user
+half runs in a private mount namespace where only the installation's own directory is exposed
+there: the interpreter is the same, nothing on the machine changes.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+IS_ROOT = os.geteuid() == 0
+TEST_USER = "bpv-test"
+ROOT = Path(__file__).resolve().parents[1]
+CHILD_UID_BASE = 2_000_000_000  # the harness's per-child uids when run as root
+
+
+def _test_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd")
+    if useradd is None:
+        pytest.skip("running as root, but there is no useradd to create an ordinary user")
+    done = subprocess.run([useradd, "-M", "-s", "/usr/sbin/nologin", TEST_USER], capture_output=True, text=True)
+    if done.returncode != 0 and "exists" not in done.stderr:
+        pytest.skip(f"could not create the test user {TEST_USER}: {done.stderr.strip()}")
+    return pwd.getpwnam(TEST_USER)
+
+
+def _blocked_dirs(paths: list[str]) -> list[tuple[str, str]]:
+    """(directory others cannot search, its child on the way to a path) pairs."""
+    found = []
+    for path in paths:
+        parts = Path(path).parts
+        for i in range(1, len(parts) - 1):
+            d = os.path.join(*parts[: i + 1])
+            try:
+                st = os.stat(d)
+            except OSError:
+                break
+            if not st.st_mode & 0o001 and (d, parts[i + 1]) not in found:
+                found.append((d, parts[i + 1]))
+    return found
+
+
+def installation_blocked() -> bool:
+    """Whether this Python sits below a directory an ordinary user cannot search."""
+    return bool(_blocked_dirs([os.path.realpath(sys.executable), sys.prefix, sys.base_prefix]))
+
+
+def _exposing_script(blocked: list[tuple[str, str]]) -> str:
+    lines = ["set -e"]
+    for d, child in blocked:
+        q, c = shlex.quote(d), shlex.quote(os.path.join(d, child))
+        lines += [
+            "t=$(mktemp -d)",
+            f'mount --bind {c} "$t"',
+            f"mount -t tmpfs -o mode=755,size=1m bpv-expose {q}",
+            f"mkdir -p {c}",
+            f'mount --move "$t" {c}',
+            'rmdir "$t"',
+        ]
+    return "\n".join(lines + ['exec "$@"'])
+
+
+class Runner:
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.uid = os.getuid()
+        self.prefix: list[str] = []
+        if mode == "root" and not IS_ROOT:
+            pytest.skip("the root half needs root")
+        if mode == "user" and IS_ROOT:
+            user = _test_user()
+            self.uid = user.pw_uid
+            drop = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"]
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root, but there is no setpriv to run as the test user")
+            blocked = _blocked_dirs([os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, str(ROOT)])
+            if blocked:
+                if shutil.which("unshare") is None:
+                    pytest.skip("this Python is below a directory the test user cannot search, and no unshare")
+                self.prefix = ["unshare", "--mount", "sh", "-c", _exposing_script(blocked), "sh"] + drop
+            else:
+                self.prefix = drop
+        self.dir = Path(tempfile.mkdtemp(prefix="bpv-iso-test-"))
+        os.chmod(self.dir, 0o755)
+        self.pythonpath = str(ROOT)
+        self.tmp = self.dir / "tmp"  # the harness's temp dir: what is left there is a leak
+        self.tmp.mkdir()
+        if self.uid != os.getuid():
+            os.chown(self.dir, self.uid, -1)
+            os.chown(self.tmp, self.uid, -1)
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.dir / name
+        path.write_text(text)
+        if self.uid != os.getuid():
+            os.chown(path, self.uid, -1)
+        return path
+
+    def copy_packages(self) -> Path:
+        """The harness's packages copied to a directory of the harness's user, who may write
+        them (as an installation owned by its user is), and run from there."""
+        pkg = self.dir / "pkg"
+        for name in ("verifier", "reference_impls"):
+            shutil.copytree(ROOT / name, pkg / name, ignore=shutil.ignore_patterns("__pycache__"))
+        if self.uid != os.getuid():
+            for path in [pkg, *pkg.rglob("*")]:
+                os.chown(path, self.uid, -1)
+        self.pythonpath = str(pkg)
+        return pkg
+
+    def run(self, script: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": self.pythonpath,
+            "HOME": str(self.dir),
+            "TMPDIR": str(self.tmp),
+        }
+        return subprocess.run(
+            self.prefix + [sys.executable, str(script), *args],
+            cwd=self.dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def leftovers(self) -> set[str]:
+        """What is in the harness's temp dir, and entries of /tmp and /dev/shm owned by the
+        test user or by a child of a root harness (compare before and after a run)."""
+        return {str(p) for p in self.tmp.iterdir()} | leftovers()
+
+
+def leftovers() -> set[str]:
+    """Entries of /tmp and /dev/shm owned by the test user or by a child of a root harness."""
+    found = set()
+    test_uid = None if IS_ROOT else os.getuid()
+    try:
+        test_uid = pwd.getpwnam(TEST_USER).pw_uid if IS_ROOT else test_uid
+    except KeyError:
+        pass
+    for d in (tempfile.gettempdir(), "/dev/shm"):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            try:
+                uid = os.lstat(os.path.join(d, n)).st_uid
+            except OSError:
+                continue
+            # a root harness's child uids in /tmp only in /dev/shm: other harnesses on the
+            # machine make sandbox dirs in /tmp with such uids all the time
+            child = uid >= CHILD_UID_BASE and d == "/dev/shm"
+            if child or (uid == test_uid and not n.startswith("bpv-iso-test-")):
+                found.add(os.path.join(d, n))
+    return found
