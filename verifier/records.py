@@ -145,6 +145,7 @@ class RunConfig:
     batch: int | None = None  # pin the batch size
     cases_dir: str | None = None  # where the smallest failing case is saved (None: nowhere)
     shrink: bool = True  # look for the smallest failing case
+    jax: bool = False  # JAX reverse mode as a third reference on small networks (check --jax)
 
     @property
     def directions_seed(self) -> int:

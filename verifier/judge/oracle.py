@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import ReferenceDisagreement
 from .agreement import HARNESS_BUG, losses_agree, pair_verdicts
-from .references import LOSS_PAIR, REFERENCES, full_oracles
+from .references import LOSS_PAIR, REFERENCES, SECOND_FORWARD, full_oracles, second_loss
 from .tolerance import Judgement, judgement
 
 
@@ -27,12 +27,19 @@ class Oracle:
                     raise ReferenceDisagreement(
                         f"references {oracles[0]} and {name} disagree at layer {v.layer} {v.param} {where}"
                     )
-        a, b = LOSS_PAIR  # the two forwards that share no code
-        if a in outs and b in outs and not losses_agree(outs[a].loss, outs[b].loss, self.jd64):
-            raise ReferenceDisagreement(f"loss values differ: {a} {outs[a].loss!r}, {b} {outs[b].loss!r} {where}")
+        losses = {n: outs[n].loss for n in LOSS_PAIR if n in outs}  # forwards that share no code
+        losses[SECOND_FORWARD] = second_loss(case)
+        check_losses(oracles[0], self.loss, losses, self.jd64, where)
 
     def judgement(self, dtype) -> Judgement:
         """Tolerances for a result in `dtype`: its own rounding plus the oracle's."""
         jd = self.jd64 if np.dtype(dtype) == np.float64 else judgement(self.case, dtype)
         tol = [(tw + ow, tb + ob) for (tw, tb), (ow, ob) in zip(jd.tol, self.jd64.tol)]
         return jd._replace(tol=tol, loss_tol=jd.loss_tol + self.jd64.loss_tol)
+
+
+def check_losses(name, loss, others, jd, where) -> None:
+    """ReferenceDisagreement unless every forward in `others` ({name: loss}) gives `loss`."""
+    for other, value in others.items():
+        if other != name and not losses_agree(loss, value, jd):
+            raise ReferenceDisagreement(f"loss values differ: {name} {loss!r}, {other} {value!r} {where}")

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from .. import casefile, strategies
 from ..errors import SpecError
-from ..judge import fast
+from ..judge import fast, references
 from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
@@ -30,12 +30,12 @@ MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
 
 
 def oracle_for(case, config: RunConfig):
-    """(oracle, judge) for the run's mode: full judges every entry against full_oracles(case);
-    fast (verifier/judge/fast.py) judges each tensor along random directions, entries only
-    where that fails."""
+    """(oracle, judge) for the run's mode: full judges every entry against full_oracles(case)
+    (with JAX too when config.jax); fast (verifier/judge/fast.py) judges each tensor along
+    random directions, entries only where that fails."""
     if config.mode == "fast":
         return fast.FastOracle(case, config.directions_seed), fast.judge_fast
-    return Oracle(case), judge_gradients
+    return Oracle(case, full_oracles(case, config.jax)), judge_gradients
 
 
 def check_case(sandbox, info, case, config: RunConfig):
@@ -105,6 +105,8 @@ def run_check(
     if case is None:  # networks the options alone rule out: said before the code is even imported
         strategy_for({}, config)
     start = time.perf_counter()
+    if config.jax and config.mode == "full":  # its import overlaps the child's start and the first case
+        references.load_jax_in_background()
     with runner if runner is not None else Sandbox(impl, timeout=config.timeout) as sandbox:
         session = Session(sandbox, sandbox.describe(), config)
 
@@ -124,6 +126,7 @@ def run_check(
             if config.shrink and not session.stopped:
                 failures, minimal = shrink.every_class(strategy, judge, config, failures)
         failures = _finish(session, failures, minimal, impl)
+    references.wait_for_jax()
     stopped = session.stopped
     if stopped and not failures:  # never a pass: the run did not judge what it was asked to
         failures = [
@@ -139,7 +142,7 @@ def run_check(
         seed=config.seed,
         examples=len(runs),
         implementation=str(impl),
-        references=_references(config.mode, [c for c, _ in runs]),
+        references=_references(config, [c for c, _ in runs]),
         failures=tuple(failures),
         mode=config.mode,
         dtype=narrowest(r[2] for _, r in runs if r[2]),
@@ -153,11 +156,11 @@ def run_check(
     )
 
 
-def _references(mode, cases):
+def _references(config, cases):
     """The references a run judged against: every one that judged one of its cases."""
-    if mode == "fast":
+    if config.mode == "fast":
         return fast.REFERENCES
-    return tuple(dict.fromkeys(n for case in cases for n in full_oracles(case)))
+    return tuple(dict.fromkeys(n for case in cases for n in full_oracles(case, config.jax)))
 
 
 def _finish(session, failures, minimal, impl):
