@@ -143,7 +143,10 @@ def _layer(net, l):
         j = np.arange(s, min(s + size, n_out))
         d[j], touch[j] = _units(net, l, j)
     inputs = net.A[l - 1]
-    moved = (touch.astype(float) @ (inputs != 0)) > 0  # a row where a_i moves a zero it reaches
+    if touch.any():
+        moved = (touch.astype(float) @ (inputs != 0)) > 0  # a row where a_i moves a zero it reaches
+    else:  # no zero of a kink reached: the (n_l, n_{l-1}) product would be all False
+        moved = np.zeros((n_out, inputs.shape[1]), bool)
     return (d @ inputs, d.sum(axis=1)), (moved, touch.any(axis=1))
 
 

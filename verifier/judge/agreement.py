@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from ..records import Failure, TensorVerdict
-from .compare import compare_gradients, tensor_verdict
+from .compare import any_failed, compare_gradients, tensor_verdict
 from .references import LOSS_PAIR, REFERENCES, SECOND_FORWARD, RefOutput, second_loss
 from .rows import row, verdict_row
 from .tolerance import Judgement, judgement
@@ -49,6 +49,20 @@ def pair_verdicts(got: RefOutput, expected: RefOutput, jd: Judgement) -> list[Te
     return compare_gradients(
         got.grads, expected.grads, pair_tolerance(jd, got, expected), excused=pair_excused(jd, got, expected)
     )
+
+
+def pair_agrees(got: RefOutput, expected: RefOutput, jd: Judgement) -> bool:
+    """Whether pair_verdicts would fail nothing, tensor by tensor without building verdicts (and
+    without a whole copy of the tolerances at once: one tensor's at a time)."""
+    outputs = (got, expected)
+    for l, (tl, rl) in enumerate(zip(jd.tol, jd.radius)):
+        for p in (0, 1):
+            tol = 2 * tl[p] + sum(o.extra_tol[l][p] for o in outputs if o.extra_tol is not None)
+            excused = np.logical_or.reduce([rl[p] > 0, *(o.excused[l][p] for o in outputs if o.excused is not None)])
+            pair = [(got.grads[l][p],)], [(expected.grads[l][p],)], [(tol,)]
+            if any_failed(*pair, excused=[(excused,)], params=(0,)):
+                return False
+    return True
 
 
 def losses_agree(a: float, b: float, jd: Judgement) -> bool:
