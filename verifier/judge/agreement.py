@@ -57,7 +57,10 @@ def pair_agrees(got: RefOutput, expected: RefOutput, jd: Judgement) -> bool:
     outputs = (got, expected)
     for l, (tl, rl) in enumerate(zip(jd.tol, jd.radius)):
         for p in (0, 1):
-            tol = 2 * tl[p] + sum(o.extra_tol[l][p] for o in outputs if o.extra_tol is not None)
+            tol = np.multiply(tl[p], 2.0)
+            for o in outputs:
+                if o.extra_tol is not None:
+                    tol += o.extra_tol[l][p]
             excused = np.logical_or.reduce([rl[p] > 0, *(o.excused[l][p] for o in outputs if o.excused is not None)])
             pair = [(got.grads[l][p],)], [(expected.grads[l][p],)], [(tol,)]
             if any_failed(*pair, excused=[(excused,)], params=(0,)):

@@ -43,17 +43,16 @@ def relative(abs_error, expected):
 
 
 def _top(keys, k):
-    """Positions of the k largest keys, largest first, ties by position (a stable sort of -keys
-    cut to k), found by a partition: linear in the tensor's size, not n log n."""
-    n = len(keys)
-    if n > k:
-        kth = np.partition(keys, n - k)[n - k]
-        above = np.flatnonzero(keys > kth)
-        keys_at = np.flatnonzero(keys == kth)[: k - len(above)]
-        sel = np.concatenate([above, keys_at])
-    else:
-        sel = np.arange(n)
-    return sel[np.lexsort((sel, -keys[sel]))]
+    """Positions of the k largest keys (all >= 0 or inf), largest first, ties by position: what
+    a stable sort of -keys cut to k gives, by k passes of argmax (which returns the first of
+    equals) instead of a sort or a partitioned copy of a big tensor. `keys` is scratch: the
+    chosen entries are overwritten."""
+    out = []
+    for _ in range(min(k, len(keys))):
+        i = int(np.argmax(keys))
+        out.append(i)
+        keys[i] = -1.0
+    return np.array(out, dtype=np.intp)
 
 
 def _badness(abs_error, tol):
@@ -74,11 +73,20 @@ def tensor_verdict(layer, param, got, expected, tol, centre=None, radius=None, e
     if failed:
         at = np.flatnonzero(fail)
         order = at[_top(_badness(flat_err[at], flat_tol[at]), WORST)]
-    else:
+    elif spared.any():  # excused entries may hold any error, NaN included
         order = _top(_badness(flat_err, flat_tol), WORST)
-    rel_mask = judged & (np.abs(nearest) > tol)
+    else:  # every error is within its (finite) tolerance, so finite: _badness without its checks
+        ratio = np.maximum(flat_tol, 1e-300)
+        with np.errstate(invalid="ignore"):
+            np.divide(flat_err, ratio, out=ratio)
+        order = _top(ratio if not np.isnan(ratio).any() else _badness(flat_err, flat_tol), WORST)  # inf / inf
+        del ratio
+    size = np.abs(nearest)
+    rel_mask = size > tol
+    rel_mask &= judged
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.divide(abs_error, np.abs(nearest), out=np.zeros(shape), where=rel_mask)
+        rel = np.divide(abs_error, size, out=size, where=rel_mask)
+        rel[~rel_mask] = 0.0
     got64 = np.asarray(got, dtype=np.float64).ravel()
     flat_near = nearest.ravel()
     worst = tuple(

@@ -127,8 +127,8 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
         W = params[l - 1][0]
         absA, absW = np.abs(A[l - 1]), np.abs(W)
         n = max(W.shape[1], case.X.shape[0]) + 1
-        e_W = e_delta.T @ absA
-        e_W += mag.T @ (absA + eA[l - 1])
+        # e_delta^T |A| + |delta|^T (|A| + eA) as one product (samples stacked): one W-sized result
+        e_W = np.concatenate([e_delta, mag]).T @ np.concatenate([absA, absA + eA[l - 1]])
         e_W *= k * u  # in place: the tolerance of a big W is the biggest array made here
         e_W += k * n * tiny
         e_b = (e_delta + mag).sum(axis=0)
