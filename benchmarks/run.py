@@ -13,7 +13,14 @@ a planted bug (benchmarks/subject_correct.py, benchmarks/subject_bug.py: the mis
 - this project, in this process, one case: what `check --mode full` and `--mode fast` do for
   each case (the rows are explained at the end of the report);
 - this project as a whole process: `python -m verifier check SUBJECT --sizes ... --batch 16
-  --examples 1 --activations tanh tanh identity --loss sse [--mode fast]`.
+  --examples 1 --activations tanh tanh identity --loss sse [--mode fast]` (a case Hypothesis
+  draws for that shape), and `python -m verifier check SUBJECT --case FILE` on the case file of
+  the very network above, beside torch as a whole process on the same file
+  (`python benchmarks/torch_process.py FILE [--bug]`: interpreter, numpy, torch, gradcheck).
+
+Then, whole processes only: `check examples/correct_vectorized.py --examples N` (the default
+200 generated cases) and the full check of the --big network (default 2048-2048-2048-10, batch
+16) with its peak resident memory.
 
 Then 20 submissions (copies of examples/, correct and buggy) checked with --jobs 1 and --jobs 2
 (twice each, alternated); then the JAX compile comparison (benchmarks/jax_compile.py).
@@ -54,6 +61,8 @@ LONG = 20.0  # seconds: a method slower than this on its first run is not repeat
 COLD = "full, cold (the first check of the process)"
 JAX = "full with JAX as a third reference"
 JAX_COLD = "full with JAX as a third reference, cold (JAX compiles)"
+PROCESS_CASE = "process: check --case FILE (the same values as torch)"
+PROCESS_TORCH = "process: torch gradcheck fast_mode=False (benchmarks/torch_process.py FILE)"
 SUBJECTS = {"correct": ROOT / "benchmarks" / "subject_correct.py", "bug": ROOT / "benchmarks" / "subject_bug.py"}
 
 
@@ -183,6 +192,67 @@ def process_rows(sizes, batch, repeats, scratch):
     return rows
 
 
+def same_case_rows(case, repeats, scratch, torch_ok):
+    """The same case file, the same values, as two whole processes: `check SUBJECT --case FILE`
+    against `python benchmarks/torch_process.py FILE` (torch imported, gradcheck fast_mode=False)."""
+    from verifier import casefile
+
+    path = casefile.save(case, Path(scratch) / f"bench-{'-'.join(map(str, case.spec.sizes))}.json")
+    verdict = {0: "pass", 1: "fail"}
+    rows = {PROCESS_CASE: {}}
+    for s, subject in SUBJECTS.items():
+        cmd = [sys.executable, "-m", "verifier", "check", str(subject), "--case", path, "--quiet"]
+        cmd += ["--cases-dir", scratch]
+        rows[PROCESS_CASE][s] = timed(lambda: verdict.get(_run(cmd), "error"), repeats)
+    if torch_ok:
+        rows[PROCESS_TORCH] = {}
+        for s in SUBJECTS:
+            cmd = [
+                sys.executable,
+                str(ROOT / "benchmarks" / "torch_process.py"),
+                path,
+                *(["--bug"] if s == "bug" else []),
+            ]
+            rows[PROCESS_TORCH][s] = timed(lambda: verdict.get(_run(cmd), "error"), repeats)
+    return rows
+
+
+def _run(cmd) -> int:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, env=_env()).returncode
+
+
+def peak_process(cmd):
+    """(seconds, exit code, peak resident MB) of one whole process: its own high-water mark
+    (VmHWM in /proc, read every 5 ms while it runs; the sandbox child peaks lower). wait4's
+    maxrss would not do: a child forked from this process, torch loaded, inherits its maximum."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak_kb = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                peak_kb = max([peak_kb] + [int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")])
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+    return time.perf_counter() - start, proc.returncode, peak_kb / 1024
+
+
+def whole_rows(repeats, scratch, big, examples):
+    """Whole processes beside the torch figure: `check` on `examples` generated cases (every
+    activation and loss, examples/correct_vectorized.py), and the full check of the `big`
+    network (benchmarks/subject_correct.py, --examples 1) with its peak memory."""
+    default = [sys.executable, "-m", "verifier", "check", str(ROOT / "examples" / "correct_vectorized.py")]
+    default += ["--examples", str(examples), "--quiet", "--cases-dir", scratch]
+    cases = timed(lambda: {0: "pass"}.get(_run(default), "error"), repeats)
+    cmd = [sys.executable, "-m", "verifier", "check", str(SUBJECTS["correct"]), "--sizes", ",".join(map(str, big))]
+    cmd += ["--batch", "16", "--examples", "1", "--activations", *(["tanh"] * (len(big) - 2)), "identity"]
+    cmd += ["--loss", "sse", "--quiet", "--cases-dir", scratch]
+    runs = [peak_process(cmd) for _ in range(repeats)]
+    params = _params(big) * 8 / 2**20
+    return {"cases": (examples, cases), "big": (big, runs, params)}
+
+
 def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
@@ -254,6 +324,7 @@ def main(argv=None):
     p.add_argument("--submissions", type=int, default=20, help="implementations for the --jobs comparison (0: skip)")
     p.add_argument("--examples", type=int, default=200, help="cases per submission in the --jobs comparison")
     p.add_argument("--jax-cases", type=int, default=200, help="cases for the JAX compile comparison (0: skip)")
+    p.add_argument("--big", default="2048,2048,2048,10", help="the big network, whole process only ('': skip)")
     p.add_argument("--output", default=str(ROOT / "reports" / "benchmarks.md"))
     args = p.parse_args(argv)
     try:
@@ -274,8 +345,12 @@ def main(argv=None):
             rows.update(anchor_rows(case, args.repeats, torch_ok))
             rows.update(project_rows(case, args.repeats, scratch))
             rows.update(process_rows(sizes, args.batch, args.repeats, scratch))
+            rows.update(same_case_rows(case, args.repeats, scratch, torch_ok))
             sections.append((sizes, rows, before, load()))
             print(f"done {text}: load {load()}", file=sys.stderr)
+        before = load()
+        big = [int(n) for n in args.big.split(",")] if args.big else None
+        whole = (whole_rows(args.repeats, scratch, big, args.examples) if big else None, before, load())
         compiles = None
         if args.jax_cases:
             before = load()
@@ -286,7 +361,7 @@ def main(argv=None):
         if args.submissions:
             before = load()
             jobs = (*jobs_rows(args.submissions, args.examples, scratch), before, load())
-    text = report(machine(), started, args, sections, jobs, compiles)
+    text = report(machine(), started, args, sections, jobs, compiles, whole)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)
     print(text)
@@ -337,10 +412,33 @@ def section(sizes, rows, before, after, batch):
     return "\n".join(lines)
 
 
-def targets(sections, jobs):
+def targets(sections, jobs, whole=None):
     """The issue's targets, met or not, from the measured medians."""
     by = {"-".join(map(str, s)): rows for s, rows, _, _ in sections}
     out = []
+    torch_p = by.get("64-128-64-10", {}).get(PROCESS_TORCH, {}).get("correct", (None,))[0]
+    check_p = by.get("64-128-64-10", {}).get(PROCESS_CASE, {}).get("correct", (None,))[0]
+    if torch_p and check_p:
+        out.append(
+            f"| whole process: full check at 64-128-64-10 >= 20x faster than whole-process gradcheck "
+            f"fast_mode=False | {_s(check_p)} s vs {_s(torch_p)} s ({torch_p / check_p:.1f}x) "
+            f"| {'met' if torch_p / check_p >= 20 else 'not met'} |"
+        )
+    got = whole[0] if whole else None
+    if got and torch_p:
+        n, (t200, _, v200) = got["cases"]
+        out.append(
+            f"| whole process: {n} generated cases <= 0.3x that gradcheck | {_s(t200)} s ({t200 / torch_p:.2f}x; "
+            f"{v200}) | {'met' if t200 <= 0.3 * torch_p else 'not met'} |"
+        )
+    if got:
+        big, runs, params = got["big"]
+        t = statistics.median(r[0] for r in runs)
+        mb = max(r[2] for r in runs)
+        out.append(
+            f"| whole process: full check at {'-'.join(map(str, big))} within 3 s | {_s(t)} s, peak {mb:.0f} MB "
+            f"(parameters {params:.0f} MB; exit {runs[0][1]}) | {'met' if t <= 3 else 'not met'} |"
+        )
 
     def get(net, method, subject="correct"):
         return by.get(net, {}).get(method, {}).get(subject, (None,))[0]
@@ -373,6 +471,39 @@ def targets(sections, jobs):
     return "\n".join(["| target | measured | |", "|---|---|---|", *out])
 
 
+def whole_section(whole, torch_p):
+    got, before, after = whole
+    n, (t200, times, v200) = got["cases"]
+    big, runs, params = got["big"]
+    name = "-".join(map(str, big))
+    lines = [
+        "## Whole processes: generated cases and a big network",
+        "",
+        f"Load average before {before}, after {after}. Every figure here is a whole command, interpreter start, "
+        "imports, the sandbox child and the report included.",
+        "",
+        "| command | median s | runs | verdict | peak resident MB |",
+        "|---|---|---|---|---|",
+        f"| `python -m verifier check examples/correct_vectorized.py --examples {n}` (every activation and loss) "
+        f"| {_s(t200)} | {', '.join(_s(x) for x in times)} | {v200} | - |",
+        f"| `python -m verifier check benchmarks/subject_correct.py --sizes {','.join(map(str, big))} --batch 16 "
+        f"--examples 1 ...` ({_params(big):,} parameters, {params:.0f} MB) | {_s(statistics.median(r[0] for r in runs))} "
+        f"| {', '.join(_s(r[0]) for r in runs)} | exit {runs[0][1]} | {max(r[2] for r in runs):.0f} |",
+    ]
+    if torch_p:
+        lines += [
+            "",
+            f"For scale: the whole-process torch gradcheck (fast_mode=False) at 64-128-64-10 took {_s(torch_p)} s.",
+        ]
+    lines += [
+        "",
+        "Peak memory is the command's own high-water resident size (VmHWM, read every 5 ms while it runs; "
+        f"the sandbox child, a process of its own, peaks lower). At {name} one float64 copy of the "
+        f"parameters is {params:.0f} MB.",
+    ]
+    return "\n".join(lines)
+
+
 def compile_section(compiles):
     d, before, after = compiles
     n, b = d["naive"], d["bucketed"]
@@ -396,7 +527,7 @@ def compile_section(compiles):
     )
 
 
-def report(info, started, args, sections, jobs, compiles=None):
+def report(info, started, args, sections, jobs, compiles=None, whole=None):
     lines = [
         "# Benchmarks: this project against torch.autograd.gradcheck and a numpy loop",
         "",
@@ -410,11 +541,15 @@ def report(info, started, args, sections, jobs, compiles=None):
         "",
         "## Targets",
         "",
-        targets(sections, jobs),
+        targets(sections, jobs, whole),
         "",
     ]
     for sizes, rows, before, after in sections:
         lines += [section(sizes, rows, before, after, args.batch), ""]
+    if whole and whole[0]:
+        by = {"-".join(map(str, s)): rows for s, rows, _, _ in sections}
+        torch_p = by.get("64-128-64-10", {}).get(PROCESS_TORCH, {}).get("correct", (None,))[0]
+        lines += [whole_section(whole, torch_p), ""]
     if jobs:
         res, names, before, after = jobs
         lines += [
@@ -466,8 +601,11 @@ NOTES = """## What the rows are
   complex-step directional derivative, entries only for the tensors that fail (verifier/judge/fast.py).
 - **run_check(case=...)**: the same check plus starting the sandbox child and, for the bug, the
   diagnosis of the failure.
-- **process**: the whole command, interpreter start and imports included (JAX is not imported
-  for these networks); for the bug, also the shrinking to a minimal case and its diagnosis.
+- **process**: the whole command, interpreter start and imports included (a default check
+  imports no JAX); for the bug, also the shrinking to a minimal case and its diagnosis.
+  `check --case FILE` and `torch_process.py FILE` read the same case file: the one comparison
+  here of two whole processes on the same values. Every other torch row is gradcheck's call
+  alone, in this process, torch already imported.
 """
 
 

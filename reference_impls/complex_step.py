@@ -122,14 +122,16 @@ def carry(params, slope, l, tZ, zero=None):
     """Tangents of Z[l], a stack (E, B, n_l), carried to Z[L]: t_Z[m+1] = (s_m * t_Z[m]) W[m+1]^T.
 
     With `zero` (per layer, Z[m] == 0 at kinked units, or None), also (E, B) flags: whether the
-    tangent moves a kinked pre-activation sitting exactly at 0 in Z[l..L]."""
+    tangent moves a kinked pre-activation sitting exactly at 0 in Z[l..L]. The stack `tZ` is
+    scaled in place (it is the caller's scratch: no stack-sized array is made per layer)."""
     L = len(params)
     touch = None if zero is None else np.zeros(tZ.shape[:2], bool)
     for m in range(l, L):
         if zero is not None and zero[m] is not None:
             touch |= _touches(zero[m], tZ)
         W = params[m][0]
-        tZ = ((tZ * slope[m]).reshape(-1, W.shape[1]) @ W.T).reshape(tZ.shape[0], -1, W.shape[0])
+        np.multiply(tZ, slope[m], out=tZ)
+        tZ = (tZ.reshape(-1, W.shape[1]) @ W.T).reshape(tZ.shape[0], -1, W.shape[0])
     if zero is not None and zero[L] is not None:
         touch |= _touches(zero[L], tZ)
     return tZ, touch
@@ -154,26 +156,33 @@ def _layer(net, l):
     d, touch = np.empty((n_out, B)), np.empty((n_out, B), bool)
     width = max(Wm.shape[0] for Wm, _ in net.params[l - 1 :])
     size = max(1, CHUNK_BYTES // (8 * B * width))
+    # one scratch stack for every chunk: fresh 8 MB arrays cost a page fault per 4 KB each time
+    scratch = np.empty((min(size, n_out), B, net.params[l][0].shape[0])) if l < len(net.params) else None
     for s in range(0, n_out, size):
-        j = np.arange(s, min(s + size, n_out))
-        d[j], touch[j] = _units(net, l, j)
+        j = slice(s, min(s + size, n_out))
+        d[j], touch[j] = _units(net, l, j, scratch)
     inputs = net.A[l - 1]
-    moved = (touch.astype(float) @ (inputs != 0)) > 0  # a row where a_i moves a zero it reaches
+    if touch.any():
+        moved = (touch.astype(float) @ (inputs != 0)) > 0  # a row where a_i moves a zero it reaches
+    else:  # no zero of a kink reached: the (n_l, n_{l-1}) product would be all False
+        moved = np.zeros((n_out, inputs.shape[1]), bool)
     return (d @ inputs, d.sum(axis=1)), (moved, touch.any(axis=1))
 
 
-def _units(net, l, j):
+def _units(net, l, j, scratch=None):
     """(d, touch) for the units j of layer l, each (E, B): d[e, n] = Im J / H for the step iH
     of Z[l][n, j_e] alone, and whether that step moves a kinked pre-activation sitting at 0.
     Rows never mix before the loss, so one tangent per unit (Z[l][:, j_e] + iH in every row)
     gives every row's step at once; the tangent t = Im / H is carried forward and each row
-    contracted with G."""
+    contracted with G. `j` is a slice of units; `scratch`, when given, holds the stack."""
     zero = net.zero[l]
-    touch = zero[:, j].T.copy() if zero is not None else np.zeros((len(j), len(net.A[0])), bool)
+    E = len(range(*j.indices(net.Z[l].shape[1])))
+    touch = zero[:, j].T.copy() if zero is not None else np.zeros((E, len(net.A[0])), bool)
     if l == len(net.params):
         return net.G[:, j].T, touch
     # the step of Z[l][:, j] is e_j in every row; its tangent at Z[l+1] is s_l[:, j] W[l+1][:, j]
-    tZ = net.slope[l][:, j].T[:, :, None] * net.params[l][0][:, j].T[:, None, :]
+    out = scratch[:E] if scratch is not None else None
+    tZ = np.multiply(net.slope[l][:, j].T[:, :, None], net.params[l][0][:, j].T[:, None, :], out=out)
     tZ, moved = carry(net.params, net.slope, l + 1, tZ, net.zero)
     return np.einsum("ebk,bk->eb", tZ, net.G), touch | moved
 

@@ -161,6 +161,7 @@ class RunConfig:
     against: str = "model"  # networks: "model" (the references), "self" (the user's loss), "both"
     layers: tuple[str, ...] | None = None  # layers files: the names to check (None: every one)
     require_isolation: bool = False  # refuse to run the code without "full" isolation
+    jax: bool = False  # JAX reverse mode as a third reference on small networks (check --jax)
 
     @property
     def directions_seed(self) -> int:

@@ -28,9 +28,10 @@ def test_every_reference_answers_the_worked_example():
         assert out.grads[0][0][0, 0] == pytest.approx(0.0214695, abs=1e-6), name
 
 
-def test_small_networks_get_jax_as_a_third_reference():
-    assert full_oracles(case((1, 1), 1)) == FULL + ("jax_reverse",)
-    assert full_oracles(case((WIDTH,) * (DEPTH + 1), ROWS)) == FULL + ("jax_reverse",)
+def test_small_networks_get_jax_as_a_third_reference_when_asked():
+    assert full_oracles(case((1, 1), 1), jax=True) == FULL + ("jax_reverse",)
+    assert full_oracles(case((WIDTH,) * (DEPTH + 1), ROWS), jax=True) == FULL + ("jax_reverse",)
+    assert full_oracles(case((1, 1), 1)) == FULL  # the default: no JAX
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_small_networks_get_jax_as_a_third_reference():
     ],
 )
 def test_bigger_networks_get_the_two_that_compile_nothing(sizes, batch):
-    assert full_oracles(case(sizes, batch)) == FULL == ("delta_rule", "complex_step")
+    assert full_oracles(case(sizes, batch), jax=True) == FULL == ("delta_rule", "complex_step")
 
 
 def test_the_smallest_bucket_is_the_one_jax_ref_runs_small_networks_in():

@@ -3,6 +3,8 @@ exits 0, on 200 generated cases."""
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,23 @@ def test_correct_example_passes_200_cases(name, capsys):
     code = cli.main(["check", str(EXAMPLES / f"{name}.py"), "--examples", "200", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["verdict"] == "pass" and report["examples"] == 200
-    assert report["failures"] == [] and report["references"] == ["delta_rule", "complex_step", "jax_reverse"]
+    assert report["failures"] == [] and report["references"] == ["delta_rule", "complex_step"]
+
+
+def test_a_default_check_imports_no_jax_and_jax_joins_when_asked():
+    """JAX is off the default path (its import and compile cost more than 200 cases); --jax makes
+    it a third reference, imported in the background while the run starts."""
+    code = (
+        "import sys\n"
+        "from verifier.run.check import run_check\n"
+        "impl, jax = sys.argv[1], sys.argv[2] == 'jax'\n"
+        "r = run_check(impl, examples=5, jax=jax)\n"
+        "print(r.verdict, ','.join(r.references), 'jax' in sys.modules)\n"
+    )
+    impl = str(EXAMPLES / "correct_vectorized.py")
+    run = lambda *a: subprocess.run([sys.executable, "-c", code, impl, *a], capture_output=True, text=True, check=True)  # noqa: E731
+    assert run("nojax").stdout.split() == ["pass", "delta_rule,complex_step", "False"]
+    assert run("jax").stdout.split() == ["pass", "delta_rule,complex_step,jax_reverse", "True"]
 
 
 def test_homework_network_is_pinned():
@@ -285,9 +303,11 @@ def test_a_planted_wrong_reference_is_a_harness_error_never_the_users(name, monk
 
     monkeypatch.setitem(references.REFERENCES, name, wrong)
     small = casefile.from_dict(casefile.WORKED_EXAMPLE)
+    jax = name == "jax_reverse"  # a third reference only when asked for (check --jax)
     with pytest.raises(ReferenceDisagreement, match=f"delta_rule and {name} disagree at layer 1 b"):
-        Oracle(small)
-    assert cli.main(["check", str(EXAMPLES / "correct_loops.py"), "--case", str(_saved(small))]) == 2
+        Oracle(small, references.full_oracles(small, jax=jax))
+    flags = ["--jax"] if jax else []
+    assert cli.main(["check", str(EXAMPLES / "correct_loops.py"), "--case", str(_saved(small)), *flags]) == 2
 
 
 def test_a_planted_wrong_loss_value_of_the_jax_forward_is_a_harness_error(monkeypatch):
@@ -299,9 +319,12 @@ def test_a_planted_wrong_loss_value_of_the_jax_forward_is_a_harness_error(monkey
     monkeypatch.setitem(
         references.REFERENCES, "jax_reverse", lambda c: right(c)._replace(loss=right(c).loss * (1 + 1e-9))
     )
-    with pytest.raises(ReferenceDisagreement, match="loss values differ"):
-        Oracle(casefile.from_dict(casefile.WORKED_EXAMPLE))
-    Oracle(_big_case())  # no jax on a big network: nothing to disagree with
+    worked = casefile.from_dict(casefile.WORKED_EXAMPLE)
+    with pytest.raises(ReferenceDisagreement, match="loss values differ: delta_rule .*, jax_reverse"):
+        Oracle(worked, references.full_oracles(worked, jax=True))
+    Oracle(worked)  # JAX is not asked for by default: nothing to disagree with
+    big = _big_case()
+    Oracle(big, references.full_oracles(big, jax=True))  # no jax on a big network, even when asked
 
 
 def _saved(case):

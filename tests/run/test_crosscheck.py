@@ -54,6 +54,16 @@ def test_correct_copy_of_the_same_reference_passes(monkeypatch):
     assert crosscheck.run_crosscheck(examples=30, seed=1).verdict == "pass"
 
 
+def test_a_planted_wrong_second_forward_is_a_loss_mismatch_naming_it(monkeypatch):
+    from verifier.judge import references
+
+    right = references.second_forward.loss_value
+    monkeypatch.setattr(references.second_forward, "loss_value", lambda *a: right(*a) + 1e-6)
+    r = crosscheck.run_crosscheck(examples=5, seed=1)
+    rows = [f for f in r.failures if f.kind == "loss_mismatch"]
+    assert r.verdict == "error" and rows and {f.subject for f in rows} == {"second_forward"}
+
+
 def test_kink_entries_are_counted_as_excused_not_hidden():
     r = crosscheck.run_crosscheck(examples=150, seed=2)
     assert r.verdict == "pass"

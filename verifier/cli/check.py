@@ -99,6 +99,12 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument("--mode", choices=MODES, default=DEFAULT.mode, help="full: every entry (default)")
     p.add_argument("--case", help="rerun exactly this case file (the replay of a failure)")
     p.add_argument(
+        "--jax",
+        action="store_true",
+        help="full mode: JAX reverse mode, with a forward of its own, as a third reference on small networks "
+        "(about a second more: it is imported while the run starts)",
+    )
+    p.add_argument(
         "--timeout",
         type=seconds,
         default=DEFAULT.timeout,
@@ -176,6 +182,7 @@ def config_from(args) -> tuple[RunConfig, object]:
         against=getattr(args, "against", DEFAULT.against),
         layers=tuple(names(args.layer)) if getattr(args, "layer", None) else None,
         require_isolation=bool(getattr(args, "require_isolation", False)),
+        jax=bool(getattr(args, "jax", False)),
     )
     return config, case
 

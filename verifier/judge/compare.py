@@ -3,6 +3,8 @@ their interval. Returns records; raises nothing and exits nothing (compute, judg
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..records import EntryError, TensorVerdict
@@ -22,11 +24,12 @@ def entry_errors(got, expected, tol, centre=None, radius=None, excused=None):
     expected = np.asarray(expected, dtype=np.float64)
     nearest = expected
     kink = np.zeros(expected.shape, dtype=bool)
-    if radius is not None:
+    if radius is not None and np.any(radius):  # a network without kinks skips the interval
         kink = radius > 0
         nearest = np.where(kink, np.clip(got, centre - radius, centre + radius), expected)
     with np.errstate(invalid="ignore"):
-        abs_error = np.abs(got - nearest)
+        abs_error = np.subtract(got, nearest)
+        np.abs(abs_error, out=abs_error)
         fail = ~(abs_error <= tol)  # NaN and inf fail
     if excused is not None:
         fail &= ~excused
@@ -41,38 +44,92 @@ def relative(abs_error, expected):
     return np.where(abs_error == 0, 0.0, rel)
 
 
+def _top(keys, k):
+    """Positions of the k largest keys (all >= 0 or inf), largest first, ties by position: what
+    a stable sort of -keys cut to k gives, by k passes of argmax (which returns the first of
+    equals) instead of a sort or a partitioned copy of a big tensor. `keys` is scratch: the
+    chosen entries are overwritten."""
+    out = []
+    for _ in range(min(k, len(keys))):
+        i = int(np.argmax(keys))
+        out.append(i)
+        keys[i] = -1.0
+    return np.array(out, dtype=np.intp)
+
+
+def _badness(abs_error, tol):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.where(np.isfinite(abs_error), abs_error / np.maximum(tol, 1e-300), np.inf)
+
+
 def tensor_verdict(layer, param, got, expected, tol, centre=None, radius=None, excused=None):
-    """A TensorVerdict for tensor `param` of `layer` (1-based), with the worst few entries."""
-    tol = np.broadcast_to(tol, np.shape(expected))
+    """A TensorVerdict for tensor `param` of `layer` (1-based), with the worst few entries: the
+    failing ones by error over tolerance, or, when none fails, the closest to failing."""
+    if np.ndim(expected) == 0:  # a scalar (a layer's loss value): judged as one entry, reported at ()
+        one = [None if a is None else np.reshape(a, 1) for a in (got, expected, tol, centre, radius, excused)]
+        v = tensor_verdict(layer, param, *one)
+        return replace(v, worst=tuple(replace(e, index=()) for e in v.worst))
+    shape = np.shape(expected)
+    tol = np.broadcast_to(tol, shape)
     fail, kink, abs_error, nearest = entry_errors(got, expected, tol, centre, radius, excused)
-    rel = relative(abs_error, nearest)
-    judged = ~(kink & ~fail)  # max errors over judged entries; relative ones where |value| > tol
+    failed = int(np.count_nonzero(fail))
+    spared = kink & ~fail
+    judged = ~spared  # max errors over judged entries; relative ones where |value| > tol
+    flat_err, flat_tol = abs_error.ravel(), tol.ravel()
+    if failed:
+        at = np.flatnonzero(fail)
+        order = at[_top(_badness(flat_err[at], flat_tol[at]), WORST)]
+    elif spared.any():  # excused entries may hold any error, NaN included
+        order = _top(_badness(flat_err, flat_tol), WORST)
+    else:  # every error is within its (finite) tolerance, so finite: _badness without its checks
+        ratio = np.maximum(flat_tol, 1e-300)
+        with np.errstate(invalid="ignore"):
+            np.divide(flat_err, ratio, out=ratio)
+        order = _top(ratio if not np.isnan(ratio).any() else _badness(flat_err, flat_tol), WORST)  # inf / inf
+        del ratio
+    size = np.abs(nearest)
+    rel_mask = size > tol
+    rel_mask &= judged
     with np.errstate(divide="ignore", invalid="ignore"):
-        badness = np.where(np.isfinite(abs_error), abs_error / np.maximum(tol, 1e-300), np.inf)
-    order = np.lexsort((-badness.ravel(), ~fail.ravel()))[:WORST]
-    got64 = np.asarray(got, dtype=np.float64)
+        rel = np.divide(abs_error, size, out=size, where=rel_mask)
+        rel[~rel_mask] = 0.0
+    got64 = np.asarray(got, dtype=np.float64).ravel()
+    flat_near = nearest.ravel()
     worst = tuple(
         EntryError(
-            tuple(int(i) for i in np.unravel_index(k, np.shape(expected))),
-            float(got64.flat[k]),
-            float(nearest.flat[k]),
-            float(abs_error.flat[k]),
-            float(rel.flat[k]),
-            float(tol.flat[k]),
+            tuple(int(i) for i in np.unravel_index(k, shape)),
+            float(got64[k]),
+            float(flat_near[k]),
+            float(flat_err[k]),
+            float(relative(flat_err[k], flat_near[k])),
+            float(flat_tol[k]),
         )
         for k in order
-        if fail.flat[k] or not fail.any()
     )
     return TensorVerdict(
         layer=layer,
         param=param,
         compared=int(np.size(expected)),
-        excused=int(np.sum(kink & ~fail)),
-        failed=int(np.sum(fail)),
-        max_abs=float(np.max(abs_error[judged], initial=0.0)),
-        max_rel=float(np.max(rel[judged & (np.abs(nearest) > tol)], initial=0.0)),
+        excused=int(np.count_nonzero(spared)),
+        failed=failed,
+        max_abs=float(np.max(abs_error, where=judged, initial=0.0)),
+        max_rel=float(np.max(rel, initial=0.0)),
         worst=worst,
     )
+
+
+def any_failed(got, expected, tol, centre=None, radius=None, excused=None, params=(0, 1)) -> bool:
+    """Whether compare_gradients would fail any tensor (same arguments), without building the
+    verdicts: the cheap question asked of references that must agree and of an update.
+    `params`: which of each layer's tensors to look at (0: W, 1: b)."""
+    for l, (g, e, t) in enumerate(zip(got, expected, tol)):
+        for p in params:
+            c = centre[l][p] if centre is not None else None
+            r = radius[l][p] if radius is not None else None
+            x = excused[l][p] if excused is not None else None
+            if entry_errors(g[p], e[p], np.broadcast_to(t[p], np.shape(e[p])), c, r, x)[0].any():
+                return True
+    return False
 
 
 def compare_gradients(got, expected, tol, centre=None, radius=None, excused=None):

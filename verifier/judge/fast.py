@@ -41,7 +41,8 @@ from ..errors import ReferenceDisagreement
 from ..records import Failure, TensorVerdict
 from .agreement import HARNESS_BUG, pair_tolerance
 from .compare import entry_errors, tensor_verdict
-from .oracle import Oracle
+from .oracle import Oracle, check_losses
+from .references import SECOND_FORWARD, second_loss
 from .rows import loss_rows, mismatch_row, nonfinite_rows
 from .shape import bias_notes, dtypes_of, structure
 from .tolerance import judgement
@@ -67,6 +68,8 @@ class FastOracle(Oracle):
             self.v, self.kink = _directions(case, self.jd64.radius, directions_seed, directions)
             self.derivs = _directional_derivatives(case, Z, A, self.v)
         self.directions_seed = directions_seed
+        where = f"on sizes {list(case.spec.sizes)}: {HARNESS_BUG}"
+        check_losses("delta_rule", self.loss, {SECOND_FORWARD: second_loss(case)}, self.jd64, where)
         for (l, name), got, want, t in _along(self.grads, self.v, self.derivs, pair_tolerance(self.jd64)):
             if not np.all(np.abs(got - want) <= t):
                 raise ReferenceDisagreement(

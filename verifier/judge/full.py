@@ -9,7 +9,7 @@ import numpy as np
 
 from ..records import Failure
 from . import evidence, factors
-from .compare import compare_gradients
+from .compare import any_failed, compare_gradients
 from .references import REFERENCES
 from .rows import loss_rows, mismatch_row, nonfinite_rows, verdict_row
 from .shape import FLOAT_KINDS, bias_notes, dtypes_of, structure
@@ -111,6 +111,8 @@ def judge_update(case, oracle, new_params, lr, layout=None) -> list[Failure]:
     new, _ = shaped
     tol = update_tolerance(case, oracle, dtypes_of(new), lr)
     want = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(case.params, oracle.grads)]
+    if not any_failed(new, want, tol):
+        return []
     bad = [v for v in compare_gradients(new, want, tol) if v.failed]
     if not bad:
         return []

@@ -7,10 +7,11 @@ entries it cannot vouch for (a finite difference that straddled a kink).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
-from reference_impls import delta_rule, jax_pack
+from reference_impls import delta_rule, jax_pack, second_forward
 
 
 class RefOutput(NamedTuple):
@@ -25,8 +26,31 @@ def _delta_rule(case):
     return RefOutput(float(J), grads)
 
 
+_LOADING: list[threading.Thread] = []  # the background import of JAX, when one was started
+
+
+def load_jax_in_background() -> None:
+    """Start importing the JAX reference in a thread, so that its import (about a second)
+    overlaps the start of the run; the first use of JAX waits for it. Idempotent."""
+    if not _LOADING:
+        _LOADING.append(threading.Thread(target=_import_jax, name="backprop-verify-jax", daemon=True))
+        _LOADING[0].start()
+
+
+def wait_for_jax() -> None:
+    """Wait for the background import, if one was started (before JAX is used, and before the
+    process ends: an import cut short at exit can take the interpreter down with it)."""
+    if _LOADING:
+        _LOADING[0].join()
+
+
+def _import_jax():
+    from reference_impls import jax_ref  # noqa: F401
+
+
 def _jax(mode):
     def run(case):
+        wait_for_jax()
         from reference_impls import jax_ref
 
         fn = jax_ref.gradients_reverse if mode == "reverse" else jax_ref.gradients_forward
@@ -53,19 +77,26 @@ def _complex_step(case):
 FULL = ("delta_rule", "complex_step")
 
 
-def full_oracles(case):
+def full_oracles(case, jax: bool = False):
     """The references `check --mode full` judges every entry of a case against, first the one
     whose gradients are reported.
 
     The delta rule (reverse, by the h' formulas) and the complex step (forward, one tangent per
     unit, no derivative formula) on every network: both cost milliseconds even at 10^5
-    parameters and compile nothing. JAX, with a forward of its own, joins where one compiled
-    program serves the whole run: networks in its smallest shape bucket (up to 16 units a
-    layer, 6 layers, 16 rows), which every generated case fits; a bigger network would cost a
-    compile of its own (a second or more at 64-128-64-10, reports/benchmarks.md) for a third
-    opinion on one case."""
-    small = jax_pack.is_smallest(case.spec.sizes, len(case.X))
+    parameters and compile nothing. With `jax` (`check --jax`), JAX, with a forward of its own,
+    joins where one compiled program serves the whole run: networks in its smallest shape
+    bucket (up to 16 units a layer, 6 layers, 16 rows), which every generated case fits; a
+    bigger network would cost a compile of its own (a second or more at 64-128-64-10,
+    reports/benchmarks.md) for a third opinion on one case. Without it no JAX is imported: its
+    import and compile alone cost more than the rest of a 200-case run."""
+    small = jax and jax_pack.is_smallest(case.spec.sizes, len(case.X))
     return FULL + (("jax_reverse",) if small else ())
+
+
+def second_loss(case) -> float:
+    """The loss value by the second forward (reference_impls/second_forward.py), which shares no
+    code with the delta rule's: every case's loss value is cross-checked against it."""
+    return second_forward.loss_value(list(case.params), case.X, case.T, case.spec)
 
 
 REFERENCES: dict[str, Callable] = {
@@ -75,5 +106,7 @@ REFERENCES: dict[str, Callable] = {
     "central_diff": _central_diff,
     "complex_step": _complex_step,
 }
-# Loss values are compared between these two: they share no forward code.
+# Loss values are compared between these two wherever both ran (crosscheck, check --jax): they
+# share no forward code. On every case, the delta rule's is also compared with second_loss.
 LOSS_PAIR = ("delta_rule", "jax_reverse")
+SECOND_FORWARD = "second_forward"  # the name second_loss goes by in messages

@@ -120,23 +120,33 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
         hc, hr = _kink_derivative(out, Z[-1], band[-1])
         c, r = g * hc, np.abs(g) * hr
     tol, centre, radius = [None] * L, [None] * L, [None] * L
+    # Without a kinked activation every radius is exactly 0 and no centre is ever looked at:
+    # read-only zeros that take no memory stand for both (the interval arithmetic is skipped).
+    kinked = any(model.activation(a).kink is not None for a in spec.activations)
     for l in range(L, 0, -1):
         W = params[l - 1][0]
         absA, absW = np.abs(A[l - 1]), np.abs(W)
         n = max(W.shape[1], case.X.shape[0]) + 1
-        e_W = e_delta.T @ absA + mag.T @ (absA + eA[l - 1])
+        # e_delta^T |A| + |delta|^T (|A| + eA) as one product (samples stacked): one W-sized result
+        e_W = np.concatenate([e_delta, mag]).T @ np.concatenate([absA, absA + eA[l - 1]])
+        e_W *= k * u  # in place: the tolerance of a big W is the biggest array made here
+        e_W += k * n * tiny
         e_b = (e_delta + mag).sum(axis=0)
-        tol[l - 1] = (k * u * e_W + k * n * tiny, k * u * e_b + k * n * tiny)
-        centre[l - 1] = (c.T @ A[l - 1], c.sum(axis=0))
-        radius[l - 1] = (r.T @ absA, r.sum(axis=0))
+        tol[l - 1] = (e_W, k * u * e_b + k * n * tiny)
+        if kinked:
+            centre[l - 1] = (c.T @ A[l - 1], c.sum(axis=0))
+            radius[l - 1] = (r.T @ absA, r.sum(axis=0))
+        else:
+            centre[l - 1] = radius[l - 1] = (_zeros(W.shape), _zeros(W.shape[:1]))
         if l == 1:
             break
         name = spec.activations[l - 2]
         g, e_g = delta @ W, (e_delta + mag) @ absW
         delta, e_delta, mag = _through(name, g, e_g, Z[l - 1], A[l - 1], eZ[l - 1], band[l - 1])
-        hc, hr = _kink_derivative(name, Z[l - 1], band[l - 1])
-        gc, gr = c @ W, r @ absW
-        c, r = gc * hc, np.abs(gc) * hr + gr * np.abs(hc) + gr * hr
+        if kinked:
+            hc, hr = _kink_derivative(name, Z[l - 1], band[l - 1])
+            gc, gr = c @ W, r @ absW
+            c, r = gc * hc, np.abs(gc) * hr + gr * np.abs(hc) + gr * hr
     loss_tol = k * u * _loss_scale(case, Z, A, eA, eZ) + k * tiny
     tol, centre = _penalty(case, tol, centre, k * u)
     return Judgement(tol, centre, radius, float(loss_tol), u)
@@ -151,6 +161,10 @@ def _penalty(case, tol, centre, ku):
     tol = [(tW + 3 * ku * np.abs(pW), tb + 3 * ku * np.abs(pb)) for (tW, tb), (pW, pb) in zip(tol, dP)]
     centre = [(cW + pW, cb + pb) for (cW, cb), (pW, pb) in zip(centre, dP)]
     return tol, centre
+
+
+def _zeros(shape):
+    return np.broadcast_to(np.float64(0.0), shape)
 
 
 def _output_delta(case, Z, A, eA, eZ, band):

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from .. import casefile, safe_io, strategies
 from ..errors import IsolationError, SpecError
-from ..judge import fast
+from ..judge import fast, references
 from ..judge.full import judge_gradients
 from ..judge.oracle import Oracle
 from ..judge.references import full_oracles
@@ -38,12 +38,12 @@ def min_judged(config: RunConfig, case) -> int:
 
 
 def oracle_for(case, config: RunConfig):
-    """(oracle, judge) for the run's mode: full judges every entry against full_oracles(case);
-    fast (verifier/judge/fast.py) judges each tensor along random directions, entries only
-    where that fails."""
+    """(oracle, judge) for the run's mode: full judges every entry against full_oracles(case)
+    (with JAX too when config.jax); fast (verifier/judge/fast.py) judges each tensor along
+    random directions, entries only where that fails."""
     if config.mode == "fast":
         return fast.FastOracle(case, config.directions_seed), fast.judge_fast
-    return Oracle(case), judge_gradients
+    return Oracle(case, full_oracles(case, config.jax)), judge_gradients
 
 
 def check_case(sandbox, info, case, config: RunConfig):
@@ -174,6 +174,8 @@ def run_check(
     if config.cases_dir:  # a link or someone else's directory there: refused before the code runs
         safe_io.output_dir(config.cases_dir, what="cases directory", create=False)
     start = time.perf_counter()
+    if config.jax and config.mode == "full":  # its import overlaps the child's start and the first case
+        references.load_jax_in_background()
     sandbox_or_runner = (
         runner
         if runner is not None
@@ -206,6 +208,7 @@ def run_check(
             if config.shrink and not session.stopped:
                 failures, minimal = shrink.every_class(strategy, judge, config, failures)
         failures = _finish(session, failures, minimal, impl, case_stem)
+    references.wait_for_jax()
     stopped = session.stopped
     judged = len(runs) if case is None else len(runs) - session.skipped
     if not failures and not stopped and judged < min_judged(config, case):  # a stop is incomplete, below
@@ -227,7 +230,7 @@ def run_check(
         seed=config.seed,
         examples=len(runs),
         implementation=str(impl),
-        references=_references(config.mode, [c for c, _ in runs]),
+        references=_references(config, [c for c, _ in runs]),
         failures=tuple(failures),
         mode=config.mode,
         dtype=narrowest(r[2] for _, r in runs if r[2]),
@@ -263,11 +266,11 @@ def _nothing_to_judge(session, judged: int, need: int) -> Failure:
     )
 
 
-def _references(mode, cases):
+def _references(config, cases):
     """The references a run judged against: every one that judged one of its cases."""
-    if mode == "fast":
+    if config.mode == "fast":
         return fast.REFERENCES
-    return tuple(dict.fromkeys(n for case in cases for n in full_oracles(case)))
+    return tuple(dict.fromkeys(n for case in cases for n in full_oracles(case, config.jax)))
 
 
 def _finish(session, failures, minimal, impl, case_stem=None):
