@@ -146,3 +146,19 @@ def test_a_rubric_file_in_toml_or_json(tmp_path):
         load_rubric(str(broken))
     with pytest.raises(SpecError, match="cannot read it"):
         load_rubric(str(tmp_path / "absent.json"))
+
+
+def test_a_layers_file_earns_points_per_layer_from_its_own_check():
+    """End to end: run/layers.py leaves what the rubric's [layers] items read; the classic bugs
+    lose exactly their layers' points, the correct file (the twin) earns them all."""
+    from conftest import EXAMPLES
+
+    from verifier.run.contract import run_file
+
+    rubric = parse_rubric({"layers": {"affine": 4, "tanh": 2, "softmax_loss": 2}})
+    scores = {}
+    for name in ("correct", "classic_bugs"):
+        r = run_file(str(EXAMPLES / "layers" / f"{name}.py"), examples=6, layers=("affine", "tanh", "softmax_loss"))
+        scores[name] = _scores(grade(r, rubric))
+    assert scores["correct"] == {"layer affine": 4, "layer tanh": 2, "layer softmax_loss": 2}
+    assert scores["classic_bugs"] == {"layer affine": 0, "layer tanh": 2, "layer softmax_loss": 0}

@@ -200,15 +200,15 @@ def _misbehaviour_items(r, rubric) -> list[dict]:
 
 
 def _layer_pair_items(r, rubric) -> list[dict]:
-    """Hook for layer files (DESIGN 3a): points per `NAME_forward`/`NAME_backward` pair. The
-    check of layer files is expected to leave, per pair, {"judged": cases, "failed": cases} in
-    result.extra["layer_pairs"] and to name the pair in its failure rows' `subject`; until it
-    does, every pair the rubric names is "not judged" and earns nothing."""
+    """Points per layer of a layers file (DESIGN 3a): a `NAME_forward`/`NAME_backward` pair or
+    a `NAME_loss`. run/layers.py leaves, per layer, {"judged": cases, "failed": cases} in
+    result.extra["layer_pairs"], and its failure rows name the layer (`layer_name`); a layer
+    the rubric names that was never judged earns nothing and says so."""
     pairs = r.extra.get("layer_pairs") or {}
     items = []
     for name, points in rubric["layers"].items():
         got = pairs.get(name) or {}
-        rows = [i for i, f in enumerate(r.failures) if f.subject == name]
+        rows = [i for i, f in enumerate(r.failures) if name in (f.layer_name, f.subject)]
         if not got.get("judged"):
             items.append(_item(f"layer {name}", ["layers", name], points, 0.0, f"not judged: no pair {name}", rows))
             continue

@@ -112,6 +112,7 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
     names = selected(contract, config)
     failures: list[Failure] = []
     table, examples, judges = [], 0, set()
+    pairs: dict[str, dict[str, int]] = {}  # name -> cases judged and failed (points, run/grading.py)
     stopped = None
     for name in names:
         is_known = known(name, contract)
@@ -129,6 +130,7 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
         except Stop as exc:
             stopped, runs = str(exc), []
         examples += len(runs)
+        pairs[name] = {"judged": len(runs), "failed": sum(1 for _, r in runs if r)}
         rows = [f for _, r in runs for f in r]
         classes = list(dict.fromkeys((f.kind, f.param) for f in rows))
         if classes and config.shrink and stopped is None:
@@ -160,7 +162,7 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
         dtype="float64",
         seconds=time.perf_counter() - start,
         stopped=stopped,
-        extra={"layers": table},
+        extra={"layers": table, "layer_pairs": pairs},
     )
 
 
