@@ -230,7 +230,7 @@ def test_every_regime_keeps_a_sigmoid_or_softmax_output_strictly_inside_0_1(case
 def draws(draw, regime):
     """What `cases(regimes=[regime], losses=FUSED_LOSSES)` draws before the values."""
     spec = draw(network_specs(losses=FUSED_LOSSES, min_depth=2 if regime == "saturated" else 1))
-    layers = strategies._saturable_layers(spec) if regime == "saturated" else [0]
+    layers = strategies.saturable_layers(spec) if regime == "saturated" else [0]
     return spec, draw(st.integers(1, 5)), regime, draw(st.integers(0, 2**32 - 1)), draw(st.sampled_from(layers))
 
 
