@@ -18,7 +18,8 @@ from conftest import ROOT
 FLOORS = {
     "records": 0,
     "errors": 0,
-    "strategies": 1,
+    "specs": 1,
+    "strategies": 2,
     "layer_strategies": 1,
     "safe_io": 1,
     "casefile": 2,

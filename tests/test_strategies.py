@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import verifier
 from reference_impls import model
-from verifier import strategies
+from verifier import specs, strategies
 from verifier.errors import SpecError
 from verifier.records import NetworkSpec
 from verifier.strategies import cases, network_specs, validate_spec
@@ -114,7 +114,7 @@ def test_one_output_softmax_is_reached_without_the_rule():
     is what keeps them apart (draws with it relaxed do pair them)."""
     seen = []
     relaxed = lambda act, loss, outputs: strategies.compatible(act, loss)  # noqa: E731
-    with mock.patch.object(strategies, "_fits", relaxed):
+    with mock.patch.object(strategies, "fits", relaxed), mock.patch.object(specs, "fits", relaxed):
         strategies.explore(network_specs(), seen.append, examples=300, seed=1, shrink=False)
     assert any(one_output_softmax(s) for s in seen)
 
@@ -205,7 +205,7 @@ def output(case):
 
 def unguarded(*draw):
     """The case a draw stood for before the output guard: computed directly, the guard off."""
-    with mock.patch.object(strategies, "_output_inside", lambda spec, params, X, regime: params):
+    with mock.patch.object(specs, "_output_inside", lambda spec, params, X, regime: params):
         return strategies.case_from_draw(*draw)
 
 
@@ -230,7 +230,7 @@ def test_every_regime_keeps_a_sigmoid_or_softmax_output_strictly_inside_0_1(case
 def draws(draw, regime):
     """What `cases(regimes=[regime], losses=FUSED_LOSSES)` draws before the values."""
     spec = draw(network_specs(losses=FUSED_LOSSES, min_depth=2 if regime == "saturated" else 1))
-    layers = strategies._saturable_layers(spec) if regime == "saturated" else [0]
+    layers = strategies.saturable_layers(spec) if regime == "saturated" else [0]
     return spec, draw(st.integers(1, 5)), regime, draw(st.integers(0, 2**32 - 1)), draw(st.sampled_from(layers))
 
 

@@ -11,7 +11,7 @@ from reference_impls import conventions
 from . import safe_io
 from .errors import SpecError
 from .records import Case, NetworkSpec
-from .strategies import TARGETS, loss_name, validate_spec
+from .specs import TARGETS, loss_name, validate_spec
 
 
 def spec_dict(spec: NetworkSpec) -> dict:

@@ -155,3 +155,24 @@ def test_require_isolation_runs_where_the_kernel_isolates_fully(capsys, tmp_path
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["isolation"] == "full" and any("Landlock" in m for m in out["isolation_mechanisms"]), out
+
+
+def test_check_of_a_case_file_imports_no_hypothesis_and_a_drawn_run_does(tmp_path):
+    """A case file needs no strategies: `check --case FILE` leaves Hypothesis unimported (its
+    import is a fifth of the command's start); a run that draws cases still imports it."""
+    path = casefile.save(casefile.from_dict(casefile.WORKED_EXAMPLE), tmp_path / "worked.json")
+    code = (
+        "import sys\n"
+        "from verifier import cli\n"
+        "rc = cli.main(sys.argv[1:])\n"
+        "print('RESULT', rc, 'hypothesis' in sys.modules)\n"
+    )
+    impl = str(ROOT / "examples" / "correct_vectorized.py")
+    common = ["check", impl, "--quiet", "--cases-dir", str(tmp_path)]
+
+    def run(*extra):
+        out = subprocess.run([sys.executable, "-c", code, *common, *extra], capture_output=True, text=True, cwd=ROOT)
+        return next(line.split()[1:] for line in out.stdout.splitlines() if line.startswith("RESULT"))
+
+    assert run("--case", path) == ["0", "False"]
+    assert run("--examples", "2") == ["0", "True"]

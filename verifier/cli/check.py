@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 
-from .. import casefile, safe_io, strategies
+from .. import casefile, safe_io, specs
 from ..errors import SpecError
 from ..records import RunConfig
 from ..report import FORMATS, render
@@ -81,12 +81,12 @@ def add_network_options(p: argparse.ArgumentParser, several: bool = False) -> No
     p.add_argument(
         "--loss",
         metavar="CONVENTION",
-        help=f"pin the loss: a preset ({', '.join(strategies.ALL_LOSSES)}) or a kind and its choices, "
+        help=f"pin the loss: a preset ({', '.join(specs.ALL_LOSSES)}) or a kind and its choices, "
         "e.g. squared,factor=0.5,over_batch=mean,l2=1e-4",
     )
     p.add_argument(
         "--targets",
-        choices=strategies.TARGETS,
+        choices=specs.TARGETS,
         help="what T holds: soft rows (default), one_hot rows, or labels (class indices of shape (B,), for ce)",
     )
     p.add_argument("--batch", type=positive, help="pin the batch size")
@@ -174,7 +174,7 @@ def config_from(args) -> tuple[RunConfig, object]:
         sizes=tuple(args.sizes) if args.sizes is not None else None,
         activations=tuple(acts) if acts else None,
         layer_activations=pinned,
-        loss=strategies.loss_name(args.loss) if args.loss is not None else None,
+        loss=specs.loss_name(args.loss) if args.loss is not None else None,
         targets=args.targets,
         python=getattr(args, "python", None),
         batch=args.batch,

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import replace
 
-from .. import casefile, safe_io, strategies
+from .. import casefile, safe_io
 from ..errors import IsolationError, SpecError
 from ..judge import fast, references
 from ..judge.full import judge_gradients
@@ -21,6 +21,7 @@ from ..judge.rows import with_step_curves
 from ..judge.shape import NOTE_KINDS, mixed_note, narrowest
 from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
+from ..specs import TARGETS, activation_names, loss_name
 from . import explore, shrink
 from .diagnose import diagnosis, step_diagnosis
 from .explore import Stop
@@ -74,7 +75,7 @@ def declared(info, config: RunConfig):
 
     def canonical(value, attr):
         try:
-            return strategies.loss_name(value)
+            return loss_name(value)
         except SpecError as exc:
             raise SpecError(f"the implementation's {attr}: {exc}") from None
 
@@ -90,12 +91,12 @@ def declared(info, config: RunConfig):
     info["LOSS"], info["SUPPORTED_LOSSES"] = loss, supported
     if info.get("SUPPORTED_ACTIVATIONS") is not None:
         try:
-            info["SUPPORTED_ACTIVATIONS"] = list(strategies.activation_names(info["SUPPORTED_ACTIVATIONS"]))
+            info["SUPPORTED_ACTIVATIONS"] = list(activation_names(info["SUPPORTED_ACTIVATIONS"]))
         except SpecError as exc:
             raise SpecError(f"the implementation's SUPPORTED_ACTIVATIONS: {exc}") from None
     theirs = info.get("TARGETS")
-    if theirs is not None and theirs not in strategies.TARGETS:
-        raise SpecError(f"the implementation's TARGETS {theirs!r}: choose from {', '.join(strategies.TARGETS)}")
+    if theirs is not None and theirs not in TARGETS:
+        raise SpecError(f"the implementation's TARGETS {theirs!r}: choose from {', '.join(TARGETS)}")
     if theirs is not None and config.targets is not None and theirs != config.targets:
         raise SpecError(f"--targets {config.targets} but the implementation's TARGETS is {theirs!r}: drop one")
     info["TARGETS"] = config.targets or theirs or "soft"
@@ -106,6 +107,7 @@ def strategy_for(info, config: RunConfig, *, max_depth=4, max_width=6, supports=
     """The cases an implementation is checked on: what it supports, narrowed by the options;
     `supports(spec) -> bool` (the code's own, asked in the child) filters the networks before
     any data is drawn, so a rejected network costs a round trip, not an example."""
+    from .. import strategies  # Hypothesis, imported only by a run that draws (a case file needs none)
 
     def narrow(theirs, ours, what):
         if theirs is None:
@@ -156,11 +158,11 @@ def run_check(
     elif options:
         raise SpecError(f"give either a RunConfig or its fields, not both ({', '.join(options)})")
     if config.loss is not None:
-        config = replace(config, loss=strategies.loss_name(config.loss))
+        config = replace(config, loss=loss_name(config.loss))
     if config.activations is not None:  # leaky_relu:0.20 is leaky_relu:0.2
-        config = replace(config, activations=strategies.activation_names(config.activations))
+        config = replace(config, activations=activation_names(config.activations))
     if config.layer_activations is not None:  # one per layer, repeats kept
-        pinned = tuple(strategies.activation_names([n])[0] for n in config.layer_activations)
+        pinned = tuple(activation_names([n])[0] for n in config.layer_activations)
         config = replace(config, layer_activations=pinned)
     if config.mode not in MODES:
         raise SpecError(f"mode {config.mode!r}: use one of {', '.join(MODES)}")
@@ -191,6 +193,8 @@ def run_check(
             before = session.skipped
             rows, verdicts, dtype = session.check(c, *oracle_for(c, config))
             if session.skipped > before and case is None:
+                from .. import strategies  # drawn cases only: loaded by strategy_for already
+
                 strategies.reject()  # declined (NotImplementedError): not a case, draw another
             for f in rows:
                 if f.kind in NOTE_KINDS:

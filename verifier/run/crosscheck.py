@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-from .. import strategies
 from ..judge.agreement import compare_case
 from ..judge.references import REFERENCES
 from ..judge.rows import with_step_curves
@@ -32,6 +31,8 @@ def run_crosscheck(
     """Cross-check every pair of references on `examples` generated cases."""
     references = references or REFERENCES
     start = time.perf_counter()
+    from .. import strategies  # Hypothesis: not imported by the CLI's start, which loads every command
+
     strategy = strategies.cases()
     runs = explore.explore(
         strategy, lambda case: compare_case(case, references), examples=examples, seed=seed, progress=progress

@@ -20,7 +20,7 @@ import numpy as np
 
 from reference_impls import model
 
-from .. import casefile, strategies
+from .. import casefile, specs
 from ..judge import factors
 from ..judge.diagnosis import NOTHING, Tols, find
 from ..judge.full import learning_rate, step_note, step_ratio, steps_by, update_tolerance
@@ -41,7 +41,7 @@ def larger_case(case: Case, *, keep_sizes: bool = False, keep_batch: bool = Fals
     if sizes == tuple(case.spec.sizes) and B == case.X.shape[0]:
         return None
     spec = replace(case.spec, sizes=sizes)
-    fresh = strategies.case_from_draw(spec, B, "normal", seed)
+    fresh = specs.case_from_draw(spec, B, "normal", seed)
     params = []
     for (W, b), (W0, b0) in zip(fresh.params, case.params):
         W, b = W.copy(), b.copy()

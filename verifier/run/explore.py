@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import strategies
-
 
 class Stop(Exception):
     """Raised by a judge to end the search with what it has (the case it raised on is not kept)."""
@@ -36,6 +34,8 @@ def explore(
 ) -> list[tuple[Any, Any]]:
     """[(case, judge(case))] for `examples` cases drawn from `strategy`, reproducibly from `seed`;
     fewer when `judge` raises Stop."""
+    from .. import strategies  # Hypothesis: imported by a run that draws, not by one case file
+
     runs: list[tuple[Any, Any]] = []
 
     def body(case):
@@ -52,6 +52,7 @@ def explore(
 def shrink(strategy, find: Callable[[Any], Any], *, examples: int, seed: int) -> tuple[Any, Any] | None:
     """(case, find(case)) for the smallest case on which `find` returns something truthy, or None
     when nothing is found again (code whose answer changes from call to call) or `find` raised Stop."""
+    from .. import strategies  # as in explore
 
     smallest: list[tuple[Any, Any]] = []  # the last case found: Hypothesis only tries smaller ones after it
 

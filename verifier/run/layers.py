@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from .. import layer_strategies
 from ..errors import SpecError
 from ..judge import layers as jl
 from ..judge import selfdiff
@@ -43,12 +42,16 @@ def selected(contract: dict, config: RunConfig) -> list[str]:
 
 
 def strategy(name: str, contract: dict, config: RunConfig):
+    from .. import layer_strategies  # Hypothesis: imported by a layers run, not by a network's check
+
     declared = (contract.get("LAYERS") or {}).get(name)
     is_loss = name in contract.get("layer_losses", [])
     return layer_strategies.layer_cases(name, declaration=declared, loss=is_loss, batch=config.batch)
 
 
 def known(name: str, contract: dict) -> bool:
+    from .. import layer_strategies  # as in strategy
+
     if (contract.get("LAYERS") or {}).get(name) is not None:
         return False
     if name in contract.get("layer_losses", []):

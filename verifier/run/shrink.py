@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import strategies
+from .. import specs
 from ..errors import SpecError
 from ..records import Failure
 from . import explore
@@ -64,7 +64,7 @@ def smaller(case, fails, find, keep_batch=False):
             hit = None
             for regime, seed in VALUES:
                 tried += 1
-                candidate = strategies.case_from_draw(spec, batch, regime, seed)
+                candidate = specs.case_from_draw(spec, batch, regime, seed)
                 try:
                     hit = find(candidate)
                 except explore.Stop:
@@ -97,7 +97,7 @@ def _smaller_shapes(case, keep_batch=False):
     valid = []
     for s, b in sorted(dict.fromkeys(out), key=lambda sb: _size(sb[0].sizes) + sb[1]):
         try:
-            valid.append((strategies.validate_spec(s), b))
+            valid.append((specs.validate_spec(s), b))
         except SpecError:
             continue
     return valid
