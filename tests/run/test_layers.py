@@ -158,3 +158,13 @@ def test_the_classic_bugs_example_fails_on_exactly_its_planted_arguments():
     assert rows[("affine", "db")].diagnosis == "scale" and "1/B" in rows[("affine", "db")].detail
     # relu's wrong-side mask leaves dx at zero only on calls whose inputs are all positive: no label
     assert rows[("relu", "dx")].diagnosis is None, rows[("relu", "dx")].detail
+
+
+def test_a_layers_result_states_its_isolation_level_like_a_network_check():
+    from verifier.run.check import run_check as network_check
+    from verifier.run.contract import run_file
+
+    layered = run_file(str(EXAMPLES / "layers" / "correct.py"), examples=3, layers=("tanh",))
+    network = network_check(str(EXAMPLES / "correct_vectorized.py"), examples=2)
+    assert layered.isolation and layered.isolation == network.isolation
+    assert layered.isolation_mechanisms == network.isolation_mechanisms

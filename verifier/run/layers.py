@@ -165,6 +165,8 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
         dtype="float64",
         seconds=time.perf_counter() - start,
         stopped=stopped,
+        isolation=getattr(box, "isolation_level", ("in-process", ()))[0],
+        isolation_mechanisms=tuple(getattr(box, "isolation_level", ("in-process", ()))[1]),
         extra={"layers": table, "layer_pairs": pairs},
     )
 

@@ -106,6 +106,8 @@ def run_self(impl, config: RunConfig, *, case=None, progress=None) -> CheckResul
         dtype="float64",
         seconds=time.perf_counter() - start,
         stopped=stopped,
+        isolation=box.isolation_level[0],
+        isolation_mechanisms=tuple(box.isolation_level[1]),
         extra={
             "against": config.against,
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
