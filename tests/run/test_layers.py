@@ -3,6 +3,8 @@ a copy of them, fails naming the layer and the argument; misbehaviour is a row."
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from conftest import EXAMPLES
 
@@ -168,3 +170,21 @@ def test_a_layers_result_states_its_isolation_level_like_a_network_check():
     network = network_check(str(EXAMPLES / "correct_vectorized.py"), examples=2)
     assert layered.isolation and layered.isolation == network.isolation
     assert layered.isolation_mechanisms == network.isolation_mechanisms
+
+
+def test_what_a_layer_says_is_made_inert_like_every_row(tmp_path):
+    """A backward whose exception text fakes a PASS on a terminal and a CI workflow command:
+    its row keeps the words, not the control sequences (safe_io.clean_text, as rows.row does)."""
+    from verifier.run.contract import run_file
+
+    os.chmod(tmp_path, 0o755)  # run as root, the child reads the file with its own uid
+    impl = tmp_path / "loud_layers.py"
+    impl.write_text(
+        "def tanh_forward(x):\n    import numpy as np\n    out = np.tanh(x)\n    return out, out\n\n"
+        "def tanh_backward(dout, cache):\n"
+        "    raise ValueError('\\x1b[2K\\x1b[1GPASS\\n::error::all good')\n"
+    )
+    r = run_file(str(impl), examples=2, layers=("tanh",))
+    details = [f.detail for f in r.failures if f.kind == "exception"]
+    assert r.verdict == "fail" and details, r.failures
+    assert all("\x1b" not in d and "\n::error::" not in d and "PASS" in d for d in details), details

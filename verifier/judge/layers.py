@@ -15,6 +15,7 @@ from reference_impls import layers as ref
 from reference_impls import model
 
 from ..records import Failure, LayerCase, LayerOutcome, TensorVerdict
+from ..safe_io import clean_text
 from .compare import tensor_verdict
 from .factors import FORMS, RTOL, named
 
@@ -141,8 +142,9 @@ def rows_from_verdict(case: LayerCase, v: TensorVerdict, got, expected, tol, wha
 
 
 def call_row(case: LayerCase, outcome: LayerOutcome) -> Failure:
-    """The row of a call that did not return gradients to judge (or mutated its inputs)."""
-    return Failure(outcome.kind, outcome.detail, case=summary(case), layer_name=case.name)
+    """The row of a call that did not return gradients to judge (or mutated its inputs); what the
+    code said is cleaned as every row's is (rows.row)."""
+    return Failure(outcome.kind, clean_text(outcome.detail), case=summary(case), layer_name=case.name)
 
 
 def shape_rows(case: LayerCase, outcome: LayerOutcome) -> list[Failure]:

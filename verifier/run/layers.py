@@ -20,6 +20,7 @@ from ..judge import layers as jl
 from ..judge import selfdiff
 from ..judge.layers import batch_factor
 from ..records import CheckResult, Failure, LayerCase, RunConfig
+from ..safe_io import clean_text
 from ..sandbox.requests import Evaluations, evaluate, layer_call
 from . import explore
 from .explore import Stop
@@ -98,7 +99,7 @@ def self_rows(box, case: LayerCase, outcome, seed: int) -> list[Failure]:
 
     res = selfdiff.check(run, base, grads, names, scalar, seed=seed, judged=judged, layer=0)
     if res.error:
-        return [Failure("exception", res.error, case=jl.summary(case), layer_name=case.name)]
+        return [Failure("exception", clean_text(res.error), case=jl.summary(case), layer_name=case.name)]
     out = []
     for v in res.verdicts:
         k = names.index(v.param)

@@ -18,6 +18,7 @@ from dataclasses import replace
 from .. import casefile
 from ..errors import ImplementationError, SpecError
 from ..judge import selfjudge
+from ..judge.rows import row
 from ..records import CheckResult, Failure, RunConfig
 from ..sandbox import Sandbox
 from ..sandbox.requests import Evaluations, evaluate
@@ -41,7 +42,7 @@ def _self_judge(session: Session, box, seed: int, both: bool, methods: set):
         spec = casefile.spec_dict(case.spec)
         outcome = session.call("gradients", to_user(case.params, layout), case.X, case.T, spec)
         if outcome.kind not in ("ok", "mutated_input"):
-            return [Failure(outcome.kind, outcome.detail, case=casefile.summary(case))], [], None
+            return [row(outcome.kind, outcome.detail, case)], [], None
         target = {"kind": "loss", "fn": "loss", "nlayers": len(case.params), "spec": spec}
 
         def run(points, directions):
@@ -55,7 +56,7 @@ def _self_judge(session: Session, box, seed: int, both: bool, methods: set):
 
         failures, verdicts, dtype, res = selfjudge.judge_self(case, run, outcome.grads, layout, seed)
         if outcome.kind == "mutated_input":
-            failures.insert(0, Failure("mutated_input", outcome.detail, case=casefile.summary(case)))
+            failures.insert(0, row("mutated_input", outcome.detail, case))
         if both and res is not None and res.f0 is not None:
             failures += selfjudge.forward_rows(case, res.f0, res.noise)
         if res is not None:
