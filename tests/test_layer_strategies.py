@@ -15,7 +15,7 @@ DECL = {"x": "N,D", "gamma": "D", "beta": "D", "kwargs": {"eps": 1e-5}}
 def test_a_declared_layer_gets_its_shapes_and_kwargs():
     seen = set()
 
-    @settings(max_examples=60)
+    @settings(max_examples=60, derandomize=True)  # a coverage claim: the same draws every run
     @given(layer_cases("batchnorm", declaration=DECL))
     def run(case):
         (_, x), (_, g), (_, b) = case.args
