@@ -13,6 +13,7 @@ from verifier import cli, report, strategies
 from verifier.judge.references import REFERENCES
 from verifier.report import Format
 from verifier.run import check as run_check_module
+from verifier.run import diagnose as run_diagnose_module
 from verifier.run import shrink as shrink_module
 from verifier.run.crosscheck import run_crosscheck  # noqa: F401  (the module the crosscheck plant patches)
 
@@ -45,7 +46,7 @@ STAGES = {
     "reference": lambda mp: mp.setitem(REFERENCES, "complex_step", _after(3, REFERENCES["complex_step"])),
     "judge": lambda mp: mp.setattr(run_check_module, "judge_gradients", _after(3, run_check_module.judge_gradients)),
     "shrink": lambda mp: mp.setattr(shrink_module, "_finder", lambda judge, key: _raise),
-    "diagnosis": lambda mp: mp.setattr(run_check_module, "diagnosis", _raise),
+    "diagnosis": lambda mp: mp.setattr(run_diagnose_module, "diagnosis", _raise),
     "render": lambda mp: mp.setitem(report.FORMATS, "text", Format(_raise, "txt")),
 }
 WHERE = {"shrink": [BUGGY], "diagnosis": [BUGGY]}  # stages only a failing check reaches

@@ -19,12 +19,8 @@ from .. import casefile, safe_io, specs
 from ..errors import SpecError
 from ..records import RunConfig
 from ..report import FORMATS, render
-from ..report.common import summary_headers, summary_rows, summary_text, to_json
-from ..run.batch import run_batch, run_one, shard, worst_verdict
 from ..run.check import MODES
-from ..run.contract import run_file
-from ..run.merge import MANIFEST, manifest
-from ..run.selfcheck import AGAINST
+from ..run.contract import AGAINST, run_file
 from . import grading
 from .common import DEFAULT, EXIT_PASS, Progress, add_cases, add_output, exit_code, positive, write_output
 
@@ -195,6 +191,8 @@ def run(args) -> int:
     if len(args.impl) > 1 or args.shard or args.scheduler:  # a whole class of submissions
         return _class(args, config, case, rubric)
     if args.format in grading.GRADER_FORMATS:  # a grader wants its file even when the harness fails
+        from ..run.batch import run_one
+
         result = run_one(args.impl[0], config, case)
     else:
         result = run_file(args.impl[0], config, case=case, progress=Progress("check", args.quiet))
@@ -253,6 +251,10 @@ def check_output(fmt: str, output: str | None) -> None:
 def write_reports(results, fmt: str, output: str | None, shard_doc=None) -> None:
     """The reports and the summary, where the module docstring says; a shard's `shard_doc`
     (run/merge.py's manifest) goes beside the reports, or into the one JSON document."""
+    from ..report.common import summary_headers, summary_rows, summary_text, to_json
+    from ..run.batch import worst_verdict
+    from ..run.merge import MANIFEST
+
     check_output(fmt, output)
     rows, headers = summary_rows(results), summary_headers(results)
     summary_fmt = "github" if fmt == "markdown" else "simple"
@@ -282,6 +284,9 @@ def write_reports(results, fmt: str, output: str | None, shard_doc=None) -> None
 
 
 def _class(args, config: RunConfig, case, rubric=None) -> int:
+    from ..run.batch import run_batch, shard
+    from ..run.merge import manifest
+
     check_output(args.format, args.output)
     impls, shard_doc = list(args.impl), None
     if args.shard:

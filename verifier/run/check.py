@@ -23,7 +23,6 @@ from ..records import CheckResult, Failure, RunConfig, TensorVerdict
 from ..sandbox import Sandbox
 from ..specs import TARGETS, activation_names, loss_name
 from . import explore, shrink
-from .diagnose import diagnosis, step_diagnosis
 from .explore import Stop
 from .session import Session, to_user
 
@@ -314,6 +313,8 @@ def _diagnosis(session, case, what="gradients"):
     when no time is left to call the code again: the rows then stand without a label."""
     if session.stopped or session.left() <= 0:
         return None, None
+    from .diagnose import diagnosis, step_diagnosis  # a failure's work: not imported by a pass
+
     oracle = lambda c: oracle_for(c, session.config)[0]  # noqa: E731
     find = diagnosis if what == "gradients" else step_diagnosis
     return find(session.sandbox, session.info, case, session.config, oracle, to_user)

@@ -3,6 +3,9 @@ all of it. A `gradients` function is checked on generated networks (verifier/run
 against the model's references, the user's own `loss` (self mode, verifier/run/selfcheck.py)
 or both, as `--against` says; `NAME_forward`/`NAME_backward` pairs and `NAME_loss` functions
 layer by layer (verifier/run/layers.py); a file with both gets one report holding both.
+
+The child that reads which contract a file follows goes on to serve its network check: one
+child start, not two. Layers and self mode are imported when a file needs them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ from ..errors import ImplementationError, SpecError
 from ..records import CheckResult, RunConfig
 from ..sandbox import Sandbox
 from .check import run_check
-from .layers import run_layers
-from .selfcheck import AGAINST, run_self
 
+AGAINST = ("model", "self", "both")  # what a network's gradients are judged against
 _ORDER = {"pass": 0, "fail": 1, "error": 2}
 
 
@@ -38,11 +40,10 @@ def run_file(
                     f"{impl} defines no layers: --layer needs NAME_forward(x, ...) and NAME_backward(dout, cache) "
                     "functions, or NAME_loss(x, y)"
                 )
-            return run_layers(impl, box, contract, config, progress)
+            return _layers(impl, box, contract, config, progress)
         if not has_layers:
-            box.close()
-            return _networks(impl, config, case, progress, case_stem)
-        layered = run_layers(impl, box, contract, config, progress)
+            return _networks(impl, config, case, progress, case_stem, box)
+        layered = _layers(impl, box, contract, config, progress)
     return merge(_networks(impl, config, case, progress, case_stem), layered)
 
 
@@ -57,12 +58,24 @@ def run_layers_file(impl, config: RunConfig | None = None, **options) -> CheckRe
                 f"{impl} defines no layers: a layers file has NAME_forward(x, ...) and NAME_backward(dout, "
                 "cache) functions, or NAME_loss(x, y)"
             )
-        return run_layers(impl, box, contract, config)
+        return _layers(impl, box, contract, config)
 
 
-def _networks(impl, config, case, progress, case_stem) -> CheckResult:
+def _layers(impl, box, contract, config, progress=None) -> CheckResult:
+    from .layers import run_layers
+
+    return run_layers(impl, box, contract, config, progress)
+
+
+def _networks(impl, config, case, progress, case_stem, box=None) -> CheckResult:
+    """The network check: against the model on `box` (the child that read the contract; None:
+    a child of its own), or self mode (its own child)."""
     if config.against == "model":
-        return run_check(impl, config, case=case, progress=progress, case_stem=case_stem)
+        return run_check(impl, config, case=case, progress=progress, case_stem=case_stem, runner=box)
+    from .selfcheck import run_self
+
+    if box is not None:
+        box.close()
     return run_self(impl, config, case=case, progress=progress)
 
 

@@ -27,7 +27,6 @@ from .check import run_check, strategy_for
 from .explore import Stop
 from .session import Session, to_user
 
-AGAINST = ("model", "self", "both")
 REFERENCES = ("self:complex_step", "self:central_diff")
 
 

@@ -52,6 +52,7 @@ from ..errors import ImplementationError, IsolationError, VerifierError
 from ..records import CallOutcome, RunConfig
 from .exchange import Exchange
 from .limits import LEVELS, init_request, isolation_level, kill_group, release, spawn, worker_pid
+from .prestart import take
 from .protocol import Broken, as_text, call_fields, check_description, pack_inputs, spec_json
 
 OUTPUT_EXCERPT = 4096  # characters of captured output put into a CallOutcome
@@ -352,7 +353,8 @@ class Sandbox(Exchange):
 
     def _start(self) -> None:
         self._kill()
-        proc, fds, req_sock, workdir = spawn(self.python, self.namespaces)
+        # the child the command line started while the harness was loading, if it fits
+        proc, fds, req_sock, workdir = take(self.python, self.namespaces) or spawn(self.python, self.namespaces)
         self._proc, self._fds, self._workdir = proc, fds, workdir
         self._req_sock = req_sock
         self._description = None
