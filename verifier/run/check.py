@@ -24,7 +24,7 @@ from ..sandbox import Sandbox
 from ..specs import TARGETS, activation_names, loss_name
 from . import explore, shrink
 from .explore import Stop
-from .session import Session, to_user
+from .session import Background, Session, to_user
 
 MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
 
@@ -41,9 +41,18 @@ def oracle_for(case, config: RunConfig):
     """(oracle, judge) for the run's mode: full judges every entry against full_oracles(case)
     (with JAX too when config.jax); fast (verifier/judge/fast.py) judges each tensor along
     random directions, entries only where that fails."""
+    return oracle_of(case, config), judge_of(config)
+
+
+def oracle_of(case, config: RunConfig):
+    """The references' answer for `case` in the run's mode (see oracle_for)."""
     if config.mode == "fast":
-        return fast.FastOracle(case, config.directions_seed), fast.judge_fast
-    return Oracle(case, full_oracles(case, config.jax)), judge_gradients
+        return fast.FastOracle(case, config.directions_seed)
+    return Oracle(case, full_oracles(case, config.jax))
+
+
+def judge_of(config: RunConfig):
+    return fast.judge_fast if config.mode == "fast" else judge_gradients
 
 
 def check_case(sandbox, info, case, config: RunConfig):
@@ -190,7 +199,8 @@ def run_check(
             if session.stopped:
                 raise Stop(session.stopped)
             before = session.skipped
-            rows, verdicts, dtype = session.check(c, *oracle_for(c, config))
+            # the references are computed while the code runs (run/session.py: Background)
+            rows, verdicts, dtype = session.check(c, Background(oracle_of, c, config), judge_of(config))
             if session.skipped > before and case is None:
                 from .. import strategies  # drawn cases only: loaded by strategy_for already
 

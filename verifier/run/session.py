@@ -9,10 +9,14 @@ asked for cannot fit in the budget ends as soon as that is clear (after its seco
 first pays for start-up and compiling), and a run that spends its budget ends there. Each call
 gets at most the time left in the budget; a call cut short by the budget is not the code's
 timeout, and its case is not judged.
+
+A case's references are computed while the user's code runs (`Background`): the two are
+independent until the judging, and the machine has a core for each.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -47,6 +51,34 @@ def user_targets(case):
 def declined(outcome: CallOutcome) -> bool:
     """Whether the call raised NotImplementedError: the code declines the case (DESIGN 3)."""
     return outcome.kind == "exception" and outcome.detail.startswith("NotImplementedError")
+
+
+class Background:
+    """fn(*args) computed in a thread while the caller waits for something else (the user's
+    code in its child); `result()` waits for it and raises what fn raised. numpy releases the
+    interpreter lock in its products, so the references and the child's work overlap."""
+
+    def __init__(self, fn, *args):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="backprop-verify-oracle", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # re-raised where the result is asked for
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def resolved(oracle):
+    """The oracle itself, once a Background computing it is done."""
+    return oracle.result() if isinstance(oracle, Background) else oracle
 
 
 class Session:
@@ -111,13 +143,18 @@ class Session:
 
     def check(self, case, oracle, judge):
         """(failures, verdicts, dtype) of the implementation on one case; Stop when the session
-        has ended (its last case is judged first)."""
+        has ended (its last case is judged first). `oracle` may be a Background still computing
+        it: it is waited for once the code has answered (its error, a harness bug, raised then)."""
         layout, spec = self.info.get("LAYOUT"), casefile.spec_dict(case.spec)
         answer = self.answers.get(case.spec)
         if answer is not None and answer.kind != "ok":  # supports(spec) itself misbehaved
+            resolved(oracle)
             self._after([answer])
             return [row(answer.kind, "supports(spec): " + answer.detail.removeprefix("supports: "), case)], [], None
-        outcome = self.call("gradients", to_user(case.params, layout), case.X, user_targets(case), spec)
+        try:
+            outcome = self.call("gradients", to_user(case.params, layout), case.X, user_targets(case), spec)
+        finally:
+            oracle = resolved(oracle)  # never left running behind a Stop
         calls = [outcome]
         if declined(outcome):  # a case the code says it does not handle: skipped, not failed
             self.skipped += 1
