@@ -167,3 +167,56 @@ def test_a_timeout_ends_at_once_an_exit_after_confirming():
     judged, why = _run(["exited"] + ["bad_output"] * 9)  # one exit, then two confirming cases
     assert judged == 1 + session.CONFIRM and why
     assert _run(["bad_output"] * 10) == (10, None)  # cheap misbehaviour: every case is tried
+
+
+def test_a_background_result_is_its_value_and_its_error_is_raised_where_asked_for():
+    import threading
+
+    started = threading.Event()
+
+    def slow(x):
+        started.set()
+        return x * 2
+
+    assert session.Background(slow, 21).result() == 42 and started.is_set()
+
+    def broken():
+        raise ValueError("the references disagree")
+
+    pending = session.Background(broken)
+    with pytest.raises(ValueError, match="disagree"):
+        pending.result()
+    assert session.resolved(7) == 7  # an oracle already there is itself
+
+
+def test_an_oracle_computed_beside_the_call_is_waited_for_and_its_error_wins():
+    """Session.check takes a Background oracle: judged with its value once the code answered;
+    a harness error while computing it is raised, never a verdict about the code."""
+    import numpy as np
+
+    from verifier.errors import ReferenceDisagreement
+    from verifier.records import CallOutcome, NetworkSpec
+    from verifier.strategies import case_from_draw
+
+    case = case_from_draw(NetworkSpec((2, 3, 1), ("tanh", "identity"), "sse"), 2, "normal", 0)
+
+    class Box:
+        def gradients(self, *args):
+            return CallOutcome(kind="ok", grads=[(np.zeros_like(W), np.zeros_like(b)) for W, b in case.params])
+
+    s = session.Session(Box(), {}, RunConfig())
+    seen = []
+
+    def judge(c, oracle, grads, loss, layout):
+        seen.append(oracle)
+        return [], [], "float64"
+
+    s.check(case, session.Background(lambda: "the oracle"), judge)
+    assert seen == ["the oracle"]
+
+    def disagree():
+        raise ReferenceDisagreement("references delta_rule and complex_step disagree")
+
+    with pytest.raises(ReferenceDisagreement):
+        s.check(case, session.Background(disagree), judge)
+    assert seen == ["the oracle"]  # nothing judged against an oracle that is not there
