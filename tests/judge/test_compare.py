@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from verifier.judge.compare import compare_gradients, entry_errors, tensor_verdict
 
@@ -39,3 +40,59 @@ def test_compare_gradients_names_every_tensor():
     vs = compare_gradients(g, g, tol)
     assert [(v.layer, v.param) for v in vs] == [(1, "W"), (1, "b"), (2, "W"), (2, "b")]
     assert all(v.failed == 0 for v in vs)
+
+
+# --- judging in row blocks ----------------------------------------------------------------
+
+
+def _tensor(rng, shape, kind):
+    """got, expected, tol, centre, radius, excused for one tensor, with failing entries, ties,
+    NaN and inf, kink intervals and excused entries mixed in as `kind` says."""
+    expected = rng.normal(size=shape)
+    tol = np.full(shape, 1e-6) if kind != "ties" else np.ones(shape)
+    got = expected + rng.normal(scale=1e-7, size=shape)
+    flat = got.reshape(-1)
+    n = flat.size
+    if kind in ("fail", "nonfinite"):
+        flat[rng.choice(n, size=min(n, 9), replace=False)] += 1.0
+    if kind == "nonfinite":
+        flat[rng.choice(n, size=min(n, 3), replace=False)] = np.nan
+        flat[rng.choice(n, size=min(n, 2), replace=False)] = np.inf
+    if kind == "ties":
+        got = expected + 0.5  # every entry equally close to failing: the first positions win
+    radius = np.where(rng.random(shape) < 0.1, 0.3, 0.0) if kind == "kinks" else None
+    centre = expected if kind == "kinks" else None
+    excused = rng.random(shape) < 0.05 if kind == "kinks" else None
+    return got, expected, tol, centre, radius, excused
+
+
+@pytest.mark.parametrize("kind", ["pass", "fail", "nonfinite", "ties", "kinks"])
+@pytest.mark.parametrize("shape", [(37, 11), (50,), (1, 300)])
+def test_a_verdict_judged_in_blocks_is_the_verdict_of_the_whole_tensor(monkeypatch, kind, shape):
+    from verifier.judge import compare
+
+    rng = np.random.default_rng(hash((kind, shape)) % 2**32)
+    args = _tensor(rng, shape, kind)
+    whole = tensor_verdict(2, "W", *args)
+    failed_whole = compare.any_failed([(args[0],)], [(args[1],)], [(args[2],)], params=(0,))
+    monkeypatch.setattr(compare, "BLOCK", 13)  # many blocks, rows split unevenly
+    assert len(compare.row_blocks(shape)) > 1 or shape[0] == 1 or np.prod(shape) <= 13
+    blocked = tensor_verdict(2, "W", *args)
+    assert repr(blocked) == repr(whole)  # NaN maxima included
+    assert compare.any_failed([(args[0],)], [(args[1],)], [(args[2],)], params=(0,)) == failed_whole
+    assert (whole.failed > 0) == (kind in ("fail", "nonfinite"))
+
+
+def test_a_lazy_sum_of_tolerances_is_added_block_by_block(monkeypatch):
+    from verifier.judge import compare
+
+    class Parts:
+        def __init__(self, *parts):
+            self.parts = parts
+
+    rng = np.random.default_rng(3)
+    got, expected, tol, *_ = _tensor(rng, (40, 9), "fail")
+    monkeypatch.setattr(compare, "BLOCK", 17)
+    assert repr(tensor_verdict(1, "W", got, expected, Parts(tol / 4, 3 * tol / 4))) == repr(
+        tensor_verdict(1, "W", got, expected, tol)
+    )

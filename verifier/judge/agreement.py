@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from ..records import Failure, TensorVerdict
-from .compare import any_failed, compare_gradients, tensor_verdict
+from .compare import compare_gradients, entry_errors, part, row_blocks, tensor_verdict
 from .references import LOSS_PAIR, REFERENCES, SECOND_FORWARD, RefOutput, second_loss
 from .rows import row, verdict_row
 from .tolerance import Judgement, judgement
@@ -52,19 +52,23 @@ def pair_verdicts(got: RefOutput, expected: RefOutput, jd: Judgement) -> list[Te
 
 
 def pair_agrees(got: RefOutput, expected: RefOutput, jd: Judgement) -> bool:
-    """Whether pair_verdicts would fail nothing, tensor by tensor without building verdicts (and
-    without a whole copy of the tolerances at once: one tensor's at a time)."""
+    """Whether pair_verdicts would fail nothing, without building verdicts, block by block
+    (compare.row_blocks): no tolerance or mask the size of a whole tensor is made."""
     outputs = (got, expected)
     for l, (tl, rl) in enumerate(zip(jd.tol, jd.radius)):
         for p in (0, 1):
-            tol = np.multiply(tl[p], 2.0)
-            for o in outputs:
-                if o.extra_tol is not None:
-                    tol += o.extra_tol[l][p]
-            excused = np.logical_or.reduce([rl[p] > 0, *(o.excused[l][p] for o in outputs if o.excused is not None)])
-            pair = [(got.grads[l][p],)], [(expected.grads[l][p],)], [(tol,)]
-            if any_failed(*pair, excused=[(excused,)], params=(0,)):
-                return False
+            g, e = np.atleast_1d(got.grads[l][p]), np.atleast_1d(expected.grads[l][p])
+            shape = e.shape
+            for rows in row_blocks(shape):
+                tol = np.multiply(part(tl[p], rows, shape), 2.0)
+                excused = part(rl[p], rows, shape) > 0
+                for o in outputs:
+                    if o.extra_tol is not None:
+                        tol += part(o.extra_tol[l][p], rows, shape)
+                    if o.excused is not None:
+                        excused |= part(o.excused[l][p], rows, shape)
+                if entry_errors(g[rows], e[rows], tol, excused=excused)[0].any():
+                    return False
     return True
 
 

@@ -62,58 +62,111 @@ def _badness(abs_error, tol):
         return np.where(np.isfinite(abs_error), abs_error / np.maximum(tol, 1e-300), np.inf)
 
 
+BLOCK = 1 << 18  # entries judged at once: a big tensor is judged in row blocks of about 2 MB
+
+
+def row_blocks(shape) -> list:
+    """Slices of the first axis that split an array of `shape` into blocks of about BLOCK
+    entries (one slice for a small array): what is judged at once, so that judging a 32 MB
+    tensor makes a few 2 MB temporaries, not several 32 MB ones."""
+    if len(shape) == 0:
+        return [slice(None)]
+    per_row = max(1, int(np.prod(shape[1:], dtype=np.int64)))
+    step = max(1, BLOCK // per_row)
+    return [slice(i, min(i + step, shape[0])) for i in range(0, max(shape[0], 1), step)]
+
+
+def part(a, rows, shape):
+    """Rows `rows` of `a` broadcast to `shape` (None stays None; a lazy sum, one with `parts`,
+    such as a tolerance in two dtypes, adds its parts there and nowhere else)."""
+    if a is None:
+        return None
+    parts = getattr(a, "parts", None)
+    if parts is not None:
+        return sum(part(x, rows, shape) for x in parts)
+    return np.broadcast_to(a, shape)[rows]
+
+
+class _Best:
+    """The WORST largest keys seen so far, with their entries' values, ties by position (what
+    _top gives on the whole tensor: NaN first, then largest, then lowest index)."""
+
+    def __init__(self):
+        self.keys: list = []
+
+    def add(self, keys, positions, *columns) -> None:
+        for i in _top(keys.copy(), WORST):
+            k = float(keys[i])
+            self.keys.append((0 if k != k else 1, -k if k == k else 0.0, int(positions[i]), *(c[i] for c in columns)))
+        self.keys.sort()
+        del self.keys[WORST:]
+
+    def entries(self):
+        return [k[2:] for k in self.keys]
+
+
 def tensor_verdict(layer, param, got, expected, tol, centre=None, radius=None, excused=None):
     """A TensorVerdict for tensor `param` of `layer` (1-based), with the worst few entries: the
-    failing ones by error over tolerance, or, when none fails, the closest to failing."""
+    failing ones by error over tolerance, or, when none fails, the closest to failing. Judged
+    in row blocks (row_blocks): what a block leaves is its counts, maxima and worst entries."""
     if np.ndim(expected) == 0:  # a scalar (a layer's loss value): judged as one entry, reported at ()
         one = [None if a is None else np.reshape(a, 1) for a in (got, expected, tol, centre, radius, excused)]
         v = tensor_verdict(layer, param, *one)
         return replace(v, worst=tuple(replace(e, index=()) for e in v.worst))
     shape = np.shape(expected)
-    tol = np.broadcast_to(tol, shape)
-    fail, kink, abs_error, nearest = entry_errors(got, expected, tol, centre, radius, excused)
-    failed = int(np.count_nonzero(fail))
-    spared = kink & ~fail
-    judged = ~spared  # max errors over judged entries; relative ones where |value| > tol
-    flat_err, flat_tol = abs_error.ravel(), tol.ravel()
-    if failed:
-        at = np.flatnonzero(fail)
-        order = at[_top(_badness(flat_err[at], flat_tol[at]), WORST)]
-    elif spared.any():  # excused entries may hold any error, NaN included
-        order = _top(_badness(flat_err, flat_tol), WORST)
-    else:  # every error is within its (finite) tolerance, so finite: _badness without its checks
-        ratio = np.maximum(flat_tol, 1e-300)
-        with np.errstate(invalid="ignore"):
-            np.divide(flat_err, ratio, out=ratio)
-        order = _top(ratio if not np.isnan(ratio).any() else _badness(flat_err, flat_tol), WORST)  # inf / inf
-        del ratio
-    size = np.abs(nearest)
-    rel_mask = size > tol
-    rel_mask &= judged
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.divide(abs_error, size, out=size, where=rel_mask)
-        rel[~rel_mask] = 0.0
-    got64 = np.asarray(got, dtype=np.float64).ravel()
-    flat_near = nearest.ravel()
+    got, expected = np.asarray(got), np.asarray(expected)
+    per_row = int(np.prod(shape[1:], dtype=np.int64))
+    failed = spared_n = 0
+    max_abs = max_rel = np.float64(0.0)  # np.maximum below: a NaN maximum stays NaN
+    worst_failing, worst_any = _Best(), _Best()
+    for rows in row_blocks(shape):
+        t = part(tol, rows, shape)
+        fail, kink, abs_error, nearest = entry_errors(
+            got[rows], expected[rows], t, *(part(a, rows, shape) for a in (centre, radius, excused))
+        )
+        first = (rows.start or 0) * per_row
+        n_fail = int(np.count_nonzero(fail))
+        failed += n_fail
+        spared = kink & ~fail
+        spared_n += int(np.count_nonzero(spared))
+        judged = ~spared
+        flat_err, flat_tol, flat_near = abs_error.ravel(), t.ravel(), nearest.ravel()
+        flat_got = np.asarray(got[rows], dtype=np.float64).ravel()
+        bad = _badness(flat_err, flat_tol)
+        positions = np.arange(first, first + flat_err.size)
+        if n_fail:
+            at = np.flatnonzero(fail)
+            worst_failing.add(bad[at], positions[at], flat_got[at], flat_near[at], flat_err[at], flat_tol[at])
+        if not failed:  # the closest to failing matter only while nothing failed
+            worst_any.add(bad, positions, flat_got, flat_near, flat_err, flat_tol)
+        max_abs = np.maximum(max_abs, np.max(abs_error, where=judged, initial=0.0))
+        size = np.abs(nearest)
+        rel_mask = size > t
+        rel_mask &= judged
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.divide(abs_error, size, out=size, where=rel_mask)
+            rel[~rel_mask] = 0.0
+        max_rel = np.maximum(max_rel, np.max(rel, initial=0.0))
+    chosen = worst_failing.entries() if failed else worst_any.entries()
     worst = tuple(
         EntryError(
             tuple(int(i) for i in np.unravel_index(k, shape)),
-            float(got64[k]),
-            float(flat_near[k]),
-            float(flat_err[k]),
-            float(relative(flat_err[k], flat_near[k])),
-            float(flat_tol[k]),
+            float(g),
+            float(n),
+            float(err),
+            float(relative(err, n)),
+            float(t),
         )
-        for k in order
+        for k, g, n, err, t in chosen
     )
     return TensorVerdict(
         layer=layer,
         param=param,
         compared=int(np.size(expected)),
-        excused=int(np.count_nonzero(spared)),
+        excused=spared_n,
         failed=failed,
-        max_abs=float(np.max(abs_error, where=judged, initial=0.0)),
-        max_rel=float(np.max(rel, initial=0.0)),
+        max_abs=float(max_abs),
+        max_rel=float(max_rel),
         worst=worst,
     )
 
@@ -121,14 +174,22 @@ def tensor_verdict(layer, param, got, expected, tol, centre=None, radius=None, e
 def any_failed(got, expected, tol, centre=None, radius=None, excused=None, params=(0, 1)) -> bool:
     """Whether compare_gradients would fail any tensor (same arguments), without building the
     verdicts: the cheap question asked of references that must agree and of an update.
-    `params`: which of each layer's tensors to look at (0: W, 1: b)."""
+    `params`: which of each layer's tensors to look at (0: W, 1: b). Judged in row blocks."""
     for l, (g, e, t) in enumerate(zip(got, expected, tol)):
         for p in params:
             c = centre[l][p] if centre is not None else None
             r = radius[l][p] if radius is not None else None
             x = excused[l][p] if excused is not None else None
-            if entry_errors(g[p], e[p], np.broadcast_to(t[p], np.shape(e[p])), c, r, x)[0].any():
-                return True
+            gp, ep = np.asarray(g[p]), np.asarray(e[p])
+            if np.ndim(ep) == 0:  # a scalar: one block of one entry
+                if entry_errors(gp, ep, t[p], c, r, x)[0].any():
+                    return True
+                continue
+            shape = np.shape(ep)
+            for rows in row_blocks(shape):
+                blocks = (part(a, rows, shape) for a in (t[p], c, r, x))
+                if entry_errors(gp[rows], ep[rows], *blocks)[0].any():
+                    return True
     return False
 
 
