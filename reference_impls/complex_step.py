@@ -40,13 +40,14 @@ imaginary part as a real tangent is what makes this fast: numpy's complex exp an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from . import conventions, model
 
-__all__ = ["CSResult", "carry", "gradients", "gradients_with_flags", "output_gradient", "slopes"]
+__all__ = ["CSResult", "carry", "gradients", "gradients_by_layer", "gradients_with_flags", "output_gradient", "slopes"]
 
 H = 2.0**-100  # a power of two: Im/H is exact, and H^2 vanishes against any O(1) value
 CHUNK_BYTES = 8 * 2**20  # one stack array; measured fastest (temporaries stay in the heap)
@@ -80,6 +81,27 @@ def gradients(params, X, T, spec):
 
 def gradients_with_flags(params, X, T, spec) -> CSResult:
     """Complex-step gradients and kink flags (see the module docstring)."""
+    J, net = _clean(params, X, T, spec)
+    grads, kinks = [], []
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for l in range(1, len(params) + 1):
+            g, k = _layer(net, l)
+            grads.append(g)
+            kinks.append(k)
+    return CSResult(J, _with_penalty_step(grads, params, spec, len(X)), kinks)
+
+
+def gradients_by_layer(params, X, T, spec) -> tuple[float, Sequence]:
+    """(J, grads) with grads a sequence that computes a layer's (dW, db) when it is asked for,
+    keeping only the last: what comparing with another reference a layer at a time needs, at
+    the memory of one layer's gradients instead of all of them (the same values as
+    gradients_with_flags)."""
+    J, net = _clean(params, X, T, spec)
+    return J, _Layers(net, list(params), spec, len(X))
+
+
+def _clean(params, X, T, spec):
+    """(J, _Net): the clean forward, the slopes and the output gradient every layer uses."""
     if "softmax" in spec.activations[:-1]:
         raise ValueError("softmax is an output-layer activation only")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -87,13 +109,33 @@ def gradients_with_flags(params, X, T, spec) -> CSResult:
         J = float(model.loss_from_output(Z[-1], A[-1], T, spec) + model.penalty(params, spec, len(X)))
         L, acts = len(params), [model.activation(a) for a in spec.activations]
         zero = [None] + [Z[l] == 0 if acts[l - 1].kink and np.any(Z[l] == 0) else None for l in range(1, L + 1)]
-        net = _Net(list(params), Z, A, slopes(Z, spec), zero, output_gradient(Z[L], T, spec))
-        grads, kinks = [], []
-        for l in range(1, L + 1):
-            g, k = _layer(net, l)
-            grads.append(g)
-            kinks.append(k)
-        return CSResult(J, _with_penalty_step(grads, params, spec, len(X)), kinks)
+        return J, _Net(list(params), Z, A, slopes(Z, spec), zero, output_gradient(Z[L], T, spec))
+
+
+class _Layers(Sequence):
+    """[(dW, db), ...] of gradients_by_layer: layer l computed on access, the last one kept."""
+
+    def __init__(self, net, params, spec, batch):
+        self.net, self.params, self.spec, self.batch = net, params, spec, batch
+        self._at: int | None = None
+        self._value = None
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __getitem__(self, l):
+        if isinstance(l, slice):
+            return [self[i] for i in range(*l.indices(len(self)))]
+        if not -len(self) <= l < len(self):
+            raise IndexError(l)
+        l %= len(self)
+        if self._at != l:
+            self._value = None  # the previous layer's arrays go before the next are made
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                grads = [_layer(self.net, l + 1)[0]]
+                self._value = _with_penalty_step(grads, self.params[l : l + 1], self.spec, self.batch)[0]
+            self._at = l
+        return self._value
 
 
 def _with_penalty_step(grads, params, spec, batch):

@@ -140,6 +140,7 @@ def test_public_api():
         "CSResult",
         "carry",
         "gradients",
+        "gradients_by_layer",
         "gradients_with_flags",
         "output_gradient",
         "slopes",
@@ -151,3 +152,18 @@ def test_softmax_in_a_hidden_layer_is_refused():
     params, X, T, _ = WORKED
     with pytest.raises(ValueError, match="output-layer"):
         complex_step.gradients(params, X, T, Spec((2, 2, 1), ("softmax", "sigmoid"), "mse"))
+
+
+def test_gradients_by_layer_are_the_same_values_a_layer_at_a_time():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        params, X, T, spec = random_case(rng)
+        J, eager = complex_step.gradients(params, X, T, spec)
+        J_lazy, lazy = complex_step.gradients_by_layer(params, X, T, spec)
+        assert J_lazy == J and len(lazy) == len(eager)
+        for l in [*range(len(eager)), -1, 0]:  # in order, from the end, and back to the start
+            for got, want in zip(lazy[l], eager[l]):
+                np.testing.assert_array_equal(got, want)
+        assert [list(map(np.shape, g)) for g in lazy] == [list(map(np.shape, g)) for g in eager]
+    with pytest.raises(IndexError):
+        lazy[len(eager)]

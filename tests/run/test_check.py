@@ -294,14 +294,17 @@ def test_a_planted_wrong_reference_is_a_harness_error_never_the_users(name, monk
     from verifier.judge import references
     from verifier.judge.oracle import Oracle
 
-    right = references.REFERENCES[name]
+    def planted(right):
+        def wrong(case):
+            out = right(case)
+            (dW, db), *rest = out.grads
+            return out._replace(grads=[(dW, db * (1 + 1e-6) + 1e-9), *rest])
 
-    def wrong(case):
-        out = right(case)
-        (dW, db), *rest = out.grads
-        return out._replace(grads=[(dW, db * (1 + 1e-6) + 1e-9), *rest])
+        return wrong
 
-    monkeypatch.setitem(references.REFERENCES, name, wrong)
+    monkeypatch.setitem(references.REFERENCES, name, planted(references.REFERENCES[name]))
+    if name in references.BY_LAYER:  # the oracle's layer-at-a-time form of the same reference
+        monkeypatch.setitem(references.BY_LAYER, name, planted(references.BY_LAYER[name]))
     small = casefile.from_dict(casefile.WORKED_EXAMPLE)
     jax = name == "jax_reverse"  # a third reference only when asked for (check --jax)
     with pytest.raises(ReferenceDisagreement, match=f"delta_rule and {name} disagree at layer 1 b"):

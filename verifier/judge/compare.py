@@ -4,6 +4,7 @@ their interval. Returns records; raises nothing and exits nothing (compute, judg
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -74,6 +75,13 @@ def row_blocks(shape) -> list:
     per_row = max(1, int(np.prod(shape[1:], dtype=np.int64)))
     step = max(1, BLOCK // per_row)
     return [slice(i, min(i + step, shape[0])) for i in range(0, max(shape[0], 1), step)]
+
+
+class Parts(NamedTuple):
+    """A lazy sum of arrays of one shape (a tolerance in two dtypes' terms): added only a block
+    at a time where it is judged (`part`), never as a whole array."""
+
+    parts: tuple
 
 
 def part(a, rows, shape):

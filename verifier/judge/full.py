@@ -10,6 +10,7 @@ import numpy as np
 from ..records import Failure
 from . import evidence, factors
 from .compare import any_failed, compare_gradients
+from .oracle import Summed
 from .references import REFERENCES
 from .rows import loss_rows, mismatch_row, nonfinite_rows, verdict_row
 from .shape import FLOAT_KINDS, bias_notes, dtypes_of, structure
@@ -32,12 +33,17 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
     ]
     verdicts = [
         replace(v, dtype=kinds[v.layer - 1]["Wb".index(v.param)])
-        for v in compare_gradients(grads, oracle.grads, jd.tol, jd.centre, jd.radius)
+        for v in compare_gradients(grads, oracle.grads, by_parts(jd.tol), jd.centre, jd.radius)
     ]
     for v in verdicts:
         if v.failed and not any(f.layer == v.layer and f.param == v.param for f in failures):
             failures.append(mismatch_row(case, oracle.grads, grads, jd, v))
     return notes + failures + loss_rows(case, oracle.loss, loss, jd, not failures), verdicts, dtype
+
+
+def by_parts(tol):
+    """Tolerances as compare_gradients takes them best: a Summed list as its lazy parts."""
+    return tol.by_parts() if isinstance(tol, Summed) else tol
 
 
 def learning_rate(oracle) -> float:

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..errors import ReferenceDisagreement
 from .agreement import HARNESS_BUG, losses_agree, pair_agrees, pair_verdicts
-from .references import LOSS_PAIR, REFERENCES, SECOND_FORWARD, full_oracles, second_loss
+from .compare import Parts
+from .references import BY_LAYER, LOSS_PAIR, REFERENCES, SECOND_FORWARD, full_oracles, second_loss
 from .shape import FLOAT_KINDS, narrowest
 from .tolerance import Judgement, judgement
 
@@ -20,20 +21,25 @@ class Oracle:
 
     def __init__(self, case, oracles=None):
         oracles = tuple(oracles or full_oracles(case))
-        outs = {n: REFERENCES[n](case) for n in oracles}
-        self.loss, self.grads = outs[oracles[0]].loss, outs[oracles[0]].grads
+        first = REFERENCES[oracles[0]](case)
+        self.loss, self.grads = first.loss, first.grads
         self.case, self.jd64, self.names = case, judgement(case), oracles
         where = f"on sizes {list(case.spec.sizes)}: {HARNESS_BUG}"
+        losses = {oracles[0]: first.loss} if oracles[0] in LOSS_PAIR else {}
+        # One other reference at a time, a layer at a time where it can (BY_LAYER): besides the
+        # first reference's gradients and the tolerances, a big network holds one layer's more.
         for name in oracles[1:]:
-            if pair_agrees(outs[name], outs[oracles[0]], self.jd64):
+            out = BY_LAYER.get(name, REFERENCES[name])(case)
+            if name in LOSS_PAIR:
+                losses[name] = out.loss
+            if pair_agrees(out, first, self.jd64):
                 continue
-            for v in pair_verdicts(outs[name], outs[oracles[0]], self.jd64):
+            for v in pair_verdicts(out, first, self.jd64):
                 if v.failed:
                     raise ReferenceDisagreement(
                         f"references {oracles[0]} and {name} disagree at layer {v.layer} {v.param} {where}"
                     )
-        losses = {n: outs[n].loss for n in LOSS_PAIR if n in outs}  # forwards that share no code
-        losses[SECOND_FORWARD] = second_loss(case)
+        losses[SECOND_FORWARD] = second_loss(case)  # forwards that share no code
         check_losses(oracles[0], self.loss, losses, self.jd64, where)
 
     def judgement_of(self, kinds) -> Judgement:
@@ -71,6 +77,11 @@ class Summed(Sequence):
             return [self[i] for i in range(*l.indices(len(self)))]
         (tw, tb), (ow, ob) = self.a[l], self.b[l]
         return (tw + ow, tb + ob)
+
+    def by_parts(self) -> list:
+        """[(Parts(tW, oW), Parts(tb, ob)), ...]: the sums left for compare.part to add a block
+        at a time (a verdict of a big tensor then holds no summed copy at all)."""
+        return [(Parts((tw, ow)), Parts((tb, ob))) for (tw, tb), (ow, ob) in zip(self.a, self.b)]
 
 
 def check_losses(name, loss, others, jd, where) -> None:

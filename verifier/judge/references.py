@@ -74,6 +74,13 @@ def _complex_step(case):
     return RefOutput(float(r.loss), r.grads)
 
 
+def _complex_step_by_layer(case):
+    from reference_impls import complex_step
+
+    J, grads = complex_step.gradients_by_layer(list(case.params), case.X, case.T, case.spec)
+    return RefOutput(float(J), grads)
+
+
 FULL = ("delta_rule", "complex_step")
 
 
@@ -106,6 +113,9 @@ REFERENCES: dict[str, Callable] = {
     "central_diff": _central_diff,
     "complex_step": _complex_step,
 }
+# The same references where a layer at a time will do (the Oracle's agreement check): a
+# layer's gradients are made when compared, and gone before the next layer's.
+BY_LAYER: dict[str, Callable] = {"complex_step": _complex_step_by_layer}
 # Loss values are compared between these two wherever both ran (crosscheck, check --jax): they
 # share no forward code. On every case, the delta rule's is also compared with second_loss.
 LOSS_PAIR = ("delta_rule", "jax_reverse")
