@@ -164,3 +164,53 @@ def test_at_a_kink_any_one_sided_derivative_passes(at_zero):
     assert res.method == "central_diff"
     assert [v.failed for v in res.verdicts] == [0, 0]
     assert all(v.excused for v in res.verdicts), "the kink was seen and judged as an interval"
+
+
+X2 = RNG.normal(size=(6, 20))
+W2 = RNG.normal(size=(30, 20)) / 4
+B2 = RNG.normal(size=30) / 4
+
+
+def f_wide(W, b, real_only=False):
+    """J = sum tanh(X2 W^T + b)^2 with a 30 x 20 W: 600 entries, more than one block."""
+    J = np.sum(np.tanh(X2 @ W.T + b) ** 2)
+    return float(np.real(J)) if real_only else J
+
+
+def right_wide():
+    A = np.tanh(X2 @ W2.T + B2)
+    dZ = 2 * A * (1 - A**2)
+    return [dZ.T @ X2, dZ.sum(axis=0)]
+
+
+def check_wide(grads, real_only=False, calls=None):
+    ev = evaluator(real_only, calls, fn=f_wide, base=(W2, B2))
+    return selfdiff.check(ev, [W2, B2], grads, ["W", "b"], lambda r: r[:, 0], seed=0)
+
+
+@pytest.mark.parametrize("real_only", [False, True], ids=["complex_step", "central_diff"])
+def test_one_wrong_entry_among_many_is_found_by_blocks_with_few_evaluations(real_only):
+    calls = []
+    g = right_wide()
+    g[0] = g[0].copy()
+    g[0][17, 4] *= 1.5
+    res = check_wide(g, real_only, calls)
+    v = res.verdicts[0]
+    assert (v.failed, v.worst[0].index) == (1, (17, 4)), v
+    assert res.verdicts[1].failed == 0
+    assert "at " in res.how[0] and "of 600 entries" in res.how[0], res.how[0]
+    assert sum(calls) < 600 / 2, calls  # per-entry evaluation of the whole tensor would be 600 (or 2400)
+    np.testing.assert_allclose(v.worst[0].expected, right_wide()[0][17, 4], rtol=1e-6)
+
+
+def test_the_right_wide_gradient_passes():
+    res = check_wide(right_wide())
+    assert [v.failed for v in res.verdicts] == [0, 0] and set(res.how.values()) == {selfdiff.DIRECTIONAL}
+
+
+def test_a_bug_in_most_entries_that_no_hypothesis_explains_is_evaluated_entry_by_entry():
+    g = right_wide()
+    wrong = g[0] + 1e-3 * np.random.default_rng(1).normal(size=g[0].shape)
+    res = check_wide([wrong, g[1]])
+    assert res.verdicts[0].failed > 550, res.verdicts[0]
+    assert res.how[0] == "entry by entry (complex step)", res.how[0]

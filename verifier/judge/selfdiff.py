@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..records import TensorVerdict
-from . import selfdir, selfhypothesis
+from . import selfblocks, selfdir, selfhypothesis
 from .compare import tensor_verdict
 from .selfdir import CS, H0, K_ROUND, K_TRUNC, RTOL, U
 
@@ -157,11 +157,21 @@ def against(layer, name, got, g_hat, a, est: selfdir.Estimate, safe: bool):
 
 
 def _per_entry(evaluate, base, grads, names, scalar, failing, safe, noises, judged, f0, layer, seed) -> SelfResult:
-    """Per-entry verdicts (in `failing` order) of the tensors no hypothesis explained."""
-    entry_verdicts, expected, tolerance, count, err = _entries(
-        evaluate, base, grads, names, scalar, failing, safe, noises, judged, f0, layer
-    )
-    doubtful = [k for k in failing if entry_verdicts.get(k) is not None and entry_verdicts[k].failed]
+    """Per-entry verdicts (in `failing` order) of the tensors no hypothesis explained: the
+    entries blocks of directional tests could not clear (verifier/judge/selfblocks.py) are
+    evaluated one by one, the others are right by their block's test."""
+    sigmas = {k: noises[judged.index(k)] for k in failing}
+    subsets, count, err = selfblocks.localize(evaluate, base, grads, scalar, failing, safe, sigmas, f0, seed)
+    if err:
+        return SelfResult([], {}, {}, "", 0.0, count, err)
+    values, n, err = _entries(evaluate, base, grads, scalar, subsets, safe, sigmas, f0)
+    count += n
+    entry_verdicts, expected, tolerance = {}, {}, {}
+    for k in failing:
+        entry_verdicts[k], expected[k], tolerance[k] = _assembled(
+            layer, names[k], grads[k], base[k], subsets[k], values.get(k), sigmas[k]
+        )
+    doubtful = [k for k in failing if entry_verdicts[k].failed]
     if not err and safe and doubtful:
         # a complex step is exact only where the code is analytic (np.var, abs, conj are not):
         # a failure it finds is confirmed by central differences before it stands, first at a
@@ -170,16 +180,42 @@ def _per_entry(evaluate, base, grads, names, scalar, failing, safe, noises, judg
         n, err, disagree = _confirm(evaluate, base, scalar, sample, expected, noises, judged, f0)
         count += n
         if not err and disagree:
-            cd = _entries(evaluate, base, grads, names, scalar, disagree, False, noises, judged, f0, layer)
-            count += cd[3]
-            err = cd[4]
+            cd, n, err = _entries(evaluate, base, grads, scalar, {k: subsets[k] for k in disagree}, False, sigmas, f0)
+            count += n
             for k in disagree:  # where central differences pass, the complex step was wrong
-                if not err and not cd[0][k].failed:
-                    entry_verdicts[k], expected[k], tolerance[k] = cd[0][k], cd[1][k], cd[2][k]
+                again = _assembled(layer, names[k], grads[k], base[k], subsets[k], cd.get(k), sigmas[k])
+                if not err and not again[0].failed:
+                    entry_verdicts[k], expected[k], tolerance[k] = again
     if err:
         return SelfResult([], {}, {}, "", 0.0, count, err)
-    how = {k: f"{PER_ENTRY} ({'complex step' if safe else 'central differences'})" for k in failing}
+    method = "complex step" if safe else "central differences"
+    how = {}
+    for k in failing:
+        m, size = subsets[k].size, int(np.size(grads[k]))
+        blocks = (
+            ""
+            if m == size
+            else f" at {m} of {size} entries, the others right by random directional derivatives over blocks of entries"
+        )
+        how[k] = f"{PER_ENTRY} ({method}){blocks}"
     return SelfResult([entry_verdicts[k] for k in failing], expected, tolerance, "", 0.0, count, None, f0, how)
+
+
+def _assembled(layer, name, got, a, idx, values, sigma):
+    """(verdict, want, tol) of a whole tensor: the evaluated entries `idx` against their values,
+    the others (right by their block's test) against themselves."""
+    got = np.asarray(got, dtype=np.float64)
+    shape = got.shape
+    flat = got.reshape(-1)
+    scale = np.maximum(1.0, np.abs(np.asarray(a, dtype=float).reshape(-1)))
+    want = flat.copy()
+    tol = K_ROUND * (U * (2 * np.abs(flat) + np.abs(flat).max(initial=0.0)) + sigma / scale) + RTOL * np.abs(flat)
+    centre, radius = want.copy(), np.zeros_like(want)
+    if values is not None and idx.size:
+        want[idx], tol[idx], centre[idx], radius[idx] = values
+    want, tol = want.reshape(shape), tol.reshape(shape)
+    v = tensor_verdict(layer, name, got, want, tol, centre.reshape(shape), radius.reshape(shape))
+    return v, want, tol
 
 
 SAMPLE = 8  # entries of a tensor where central differences confirm a complex-step failure
@@ -227,37 +263,41 @@ def _confirm(evaluate, base, scalar, sample, expected, noises, judged, f0):
     return len(pts), None, disagree
 
 
-def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged, f0, layer):
-    """Per-entry verdicts of the failing tensors, in one more batch of points."""
+def _entries(evaluate, base, grads, scalar, subsets, safe, sigmas, f0):
+    """({k: (want, tol, centre, radius) at the entries subsets[k]}, evaluations, error), in one
+    batch of points: 1 an entry by complex step, else 4."""
     pts, spans = [], {}
-    for k in failing:
+    for k, idx in subsets.items():
         a = np.asarray(base[k], dtype=float).reshape(-1)
         start = len(pts)
-        for j in range(a.size):
+        for j in idx:
+            j = int(j)
             h = H0 * max(1.0, abs(a[j]))
             pts += (
                 [(k, -1, j, 1j * CS * max(1.0, abs(a[j])))] if safe else [(k, -1, j, t) for t in (h, -h, h / 2, -h / 2)]
             )
         spans[k] = (start, len(pts))
+    if not pts:
+        return {}, 0, None
     rows = evaluate(pts, [])
     if isinstance(rows, str):
-        return {}, {}, {}, len(pts), rows
+        return {}, len(pts), rows
     f = scalar(rows)
-    out, expected, tolerance = {}, {}, {}
-    for k in failing:
-        a = np.asarray(base[k], dtype=float)
+    out = {}
+    for k, idx in subsets.items():
         s, e = spans[k]
         g = f[s:e]
-        sigma = noises[judged.index(k)]
-        scale = np.maximum(1.0, np.abs(a.reshape(-1)))
-        got = np.asarray(grads[k], dtype=np.float64)
+        sigma = sigmas[k]
+        scale = np.maximum(1.0, np.abs(np.asarray(base[k], dtype=float).reshape(-1)[idx]))
+        all_got = np.asarray(grads[k], dtype=np.float64).reshape(-1)
+        got = all_got[idx]
+        floor = np.abs(all_got).max(initial=0.0)
         if safe:
             want = np.imag(g) / (CS * scale)
             # a floor at the tensor's largest entry: forms such as 1 - tanh^2 are right only to
             # an absolute accuracy, in the user's code and in the complex step alike
-            tol = K_ROUND * (
-                U * (np.abs(got.reshape(-1)) + np.abs(want) + np.abs(want).max(initial=0.0)) + sigma / scale
-            )
+            floor = max(floor, float(np.abs(want).max(initial=0.0)))
+            tol = K_ROUND * (U * (np.abs(got) + np.abs(want) + floor) + sigma / scale)
             tol = tol + RTOL * np.abs(want)
             centre, radius = want, np.zeros_like(want)
         else:
@@ -265,21 +305,11 @@ def _entries(evaluate, base, grads, names, scalar, failing, safe, noises, judged
             h = H0 * scale
             D1, D2 = (g[:, 0] - g[:, 1]) / (2 * h), (g[:, 2] - g[:, 3]) / h
             want = (4 * D2 - D1) / 3
-            floor = np.abs(got).max(initial=0.0)
-            tol = (
-                K_TRUNC * np.abs(want - D2)
-                + 8 * sigma / h
-                + K_ROUND * (U * (np.abs(got.reshape(-1)) + floor) + sigma / scale)
-            )
+            tol = K_TRUNC * np.abs(want - D2) + 8 * sigma / h + K_ROUND * (U * (np.abs(got) + floor) + sigma / scale)
             tol = tol + RTOL * np.abs(want)
             right, left = (g[:, 2] - f0) / (h / 2), (f0 - g[:, 3]) / (h / 2)
             kink = selfdir.kinked(selfdir.excess_gap(g, f0, h), right, left, tol, sigma, h)
             centre = np.where(kink, (right + left) / 2, want)
             radius = np.where(kink, np.abs(right - left) / 2, 0.0)
-        shape = a.shape
-        want, tol = want.reshape(shape), tol.reshape(shape)
-        out[k] = tensor_verdict(
-            layer, names[k], got.reshape(shape), want, tol, centre.reshape(shape), radius.reshape(shape)
-        )
-        expected[k], tolerance[k] = want, tol
-    return out, expected, tolerance, len(pts), None
+        out[k] = (want, tol, centre, radius)
+    return out, len(pts), None
