@@ -27,7 +27,7 @@ BUGS = [
         "return out, x\n\n\ndef sigmoid_backward",
         "sigmoid",
         "dx",
-        None,
+        "activation_derivative",
     ),
     (
         "tanh's h' of the input",
@@ -35,7 +35,7 @@ BUGS = [
         "out = np.tanh(x)\n    return out, x",
         "tanh",
         "dx",
-        None,
+        "activation_derivative",
     ),
     ("softmax_loss dx not divided by N", "return loss, dx / N", "return loss, dx", "softmax_loss", "dx", "scale"),
     ("svm margin inconsistent", "counts = (margins > 0)", "counts = (x - correct + 0.5 > 0)", "svm_loss", "dx", None),
@@ -158,6 +158,8 @@ def test_the_classic_bugs_example_fails_on_exactly_its_planted_arguments():
     }, render(result, "text")
     assert all(f.kind == "mismatch" for f in rows.values())
     assert rows[("affine", "db")].diagnosis == "scale" and "1/B" in rows[("affine", "db")].detail
+    assert rows[("sigmoid", "dx")].diagnosis == "activation_derivative", rows[("sigmoid", "dx")].detail
+    assert "applied to the input x" in rows[("sigmoid", "dx")].detail
     # relu's wrong-side mask leaves dx at zero only on calls whose inputs are all positive: no label
     assert rows[("relu", "dx")].diagnosis is None, rows[("relu", "dx")].detail
 

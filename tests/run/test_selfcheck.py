@@ -63,3 +63,34 @@ def test_a_loss_that_is_not_complex_safe_is_judged_by_central_differences(tmp_pa
     path.write_text(text)
     result = run_file(str(path), RunConfig(against="self", **PINNED))
     assert result.verdict == "pass" and result.references == ("self:central_diff",), render(result, "text")
+
+
+def test_the_factor_is_confirmed_as_a_hypothesis_and_every_entry_judged_against_it():
+    """The n_L-times gradient: its fix (1/n_L times it) passes a fresh directional test, so
+    the entries are judged against it and no tensor is evaluated entry by entry."""
+    result = run_file(str(BUG), RunConfig(against="self", **PINNED))
+    rows = [f for f in result.failures if f.kind == "mismatch"]
+    assert rows and all("entries judged against 1/3 times the returned gradient" in f.detail for f in rows), render(
+        result, "text"
+    )
+    counts = result.extra["self_judged"]
+    assert counts["hypothesis"] > 0 and counts["entries"] == 0, counts
+
+
+def test_one_wrong_entry_rejects_every_hypothesis_and_is_found_entry_by_entry(tmp_path):
+    path = tmp_path / "one_entry.py"
+    old = "grads.append((delta.T @ A[l - 1], delta.sum(axis=0)))"
+    new = "db = delta.sum(axis=0)\n        db[0] += 0.5 if l == 1 else 0.0\n        grads.append((delta.T @ A[l - 1], db))"
+    path.write_text(correct_twin(tmp_path).read_text().replace(old, new))
+    result = run_file(str(path), RunConfig(against="self", **PINNED))
+    rows = [f for f in result.failures if f.kind == "mismatch"]
+    assert [(f.layer, f.param, f.index) for f in rows] == [(1, "b", (0,))], render(result, "text")
+    assert rows[0].detail.startswith("1 of ") and "entries judged entry by entry" in rows[0].detail, rows[0].detail
+    assert result.extra["self_judged"]["entries"] > 0
+
+
+def test_the_correct_twin_is_judged_by_directional_derivatives_alone(tmp_path):
+    result = run_file(str(correct_twin(tmp_path)), RunConfig(against="self", **PINNED))
+    assert result.verdict == "pass", render(result, "text")
+    counts = result.extra["self_judged"]
+    assert counts["direction"] > 0 and counts["hypothesis"] == counts["entries"] == 0, counts

@@ -4,7 +4,10 @@ layer's rows come from self mode (verifier/judge/selfdiff.py) and are worded her
 
 Rows name the layer (`layer_name`) and the argument (`param`: out, loss, dx, dw, db, dgamma
 ...), with the worst entries, and a diagnosis label when a signature is clear: `scale` (with
-its factor, N the batch), `sign`, `zero`, `transposed`.
+its factor, N the batch), `sign`, `zero`, `transposed`, and for an activation layer's dx
+`activation_derivative` when dx is dout times one of the known wrong h' (verifier/judge/
+signatures.py): h'(x) in terms of h given the input x instead of the output h(x) (sigmoid's
+x(1 - x), tanh's 1 - x^2), h' missing, h' taken at h(x), another activation's h'.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from reference_impls import model
 
 from ..records import Failure, LayerCase, LayerOutcome, TensorVerdict
 from ..safe_io import clean_text
+from . import signatures as sig
 from .compare import tensor_verdict
 from .factors import FORMS, RTOL, named
 
@@ -114,12 +118,45 @@ def diagnose(got, expected, tol, batch: int, n_out: int | None) -> tuple[str | N
     return None, ""
 
 
-def rows_from_verdict(case: LayerCase, v: TensorVerdict, got, expected, tol, what: str) -> list[Failure]:
-    """A mismatch row for an argument with wrong entries (none when it passed)."""
+# the known wrong h' (signatures.candidates) worded for a layer, whose z is its input x
+LAYER_NOTES = {
+    "missing": "h' left out: dx = dout",
+    "at A": "h' taken at the output h(x) instead of the input x",
+    "h": "h(x) itself used for h'(x)",
+}
+
+
+def activation_finding(case: LayerCase, dout, got, expected, tol) -> tuple[str | None, str]:
+    """activation_derivative when an activation layer's dx is dout times a known wrong h' on
+    every entry, and differs from the right dx at two or more entries (DESIGN section 7)."""
+    x = np.asarray(case.args[0][1], dtype=np.float64)
+    got, right = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    with np.errstate(all="ignore"):
+        h = ref.pair_forward(case.name, x)
+        for key, (what, g, _own) in sig.candidates(case.name).items():
+            wrong = dout * g(x, h)
+            slack = 4 * tol + 64 * U * np.abs(wrong)
+            if not np.all(np.isfinite(wrong)) or np.count_nonzero(np.abs(wrong - right) > slack) < 2:
+                continue
+            if np.all(np.abs(got - wrong) <= slack):
+                if key == "form at z":
+                    form = sig.OUTPUT_FORMS[case.name][0]
+                    note = f"{case.name}'s h' formula {form} applied to the input x instead of the output h(x)"
+                else:
+                    note = f"{case.name}: " + LAYER_NOTES.get(key, what.replace("h'(z)", "h'(x)"))
+                return "activation_derivative", note
+    return None, ""
+
+
+def rows_from_verdict(case: LayerCase, v: TensorVerdict, got, expected, tol, what: str, dout=None) -> list[Failure]:
+    """A mismatch row for an argument with wrong entries (none when it passed); `dout` given
+    for an activation layer's dx, whose wrong h' may be named."""
     if not v.failed:
         return []
     # factors are named in the batch alone (B): a layer has no network outputs n_L
     label, note = diagnose(got, expected, tol, summary(case)["batch"], None)
+    if label is None and dout is not None:
+        label, note = activation_finding(case, dout, got, expected, tol)
     w = v.worst[0]
     detail = f"{v.failed} of {v.compared} entries of {case.name} {v.param} are wrong ({what})"
     return [
@@ -216,5 +253,8 @@ def judge_known(case: LayerCase, outcome: LayerOutcome) -> tuple[list[Failure], 
     for (name, centre, radius, tol), got in zip(grads_ref, outcome.grads):
         v = tensor_verdict(0, name, got, centre, tol, centre, radius)
         verdicts.append(v)
-        failures += nonfinite_row(case, name, got) or rows_from_verdict(case, v, got, centre, tol, "reference")
+        elementwise = case.kind == "pair" and name == "dx" and case.name in model.HIDDEN_ACTIVATIONS
+        failures += nonfinite_row(case, name, got) or rows_from_verdict(
+            case, v, got, centre, tol, "reference", dout=dout if elementwise else None
+        )
     return failures, verdicts

@@ -56,7 +56,11 @@ def judge_self(case, evaluate, grads, layout, seed: int):
         verdicts.append(v)
         if v.failed:
             label, note = diagnose(flat[k], res.expected[k], res.tolerance[k], B, n_out)
-            detail = f"{v.failed} of {v.compared} entries of layer {layer} d{param} are wrong (against its own loss, {res.method})"
+            how = res.how.get(k, "")
+            detail = (
+                f"{v.failed} of {v.compared} entries of layer {layer} d{param} are wrong "
+                f"(against its own loss, {res.method}; entries judged {how})"
+            )
             failures.append(verdict_row("mismatch", detail + (f"; {note}" if note else ""), case, v, diagnosis=label))
     return failures, verdicts, dtype, res
 

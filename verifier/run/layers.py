@@ -105,7 +105,12 @@ def self_rows(box, case: LayerCase, outcome, seed: int) -> list[Failure]:
         k = names.index(v.param)
         if v.failed:
             out += jl.rows_from_verdict(
-                case, v, grads[k], res.expected[k], res.tolerance[k], f"its own forward, {res.method}"
+                case,
+                v,
+                grads[k],
+                res.expected[k],
+                res.tolerance[k],
+                f"its own forward, {res.method}; entries judged {res.how.get(k, '')}",
             )
     return out
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from dataclasses import replace
 
 from .. import casefile
 from ..errors import ImplementationError, SpecError
-from ..judge import selfjudge
+from ..judge import selfdiff, selfjudge
 from ..judge.rows import row
 from ..records import CheckResult, Failure, RunConfig
 from ..sandbox import Sandbox
@@ -30,9 +31,10 @@ from .session import Session, to_user
 REFERENCES = ("self:complex_step", "self:central_diff")
 
 
-def _self_judge(session: Session, box, seed: int, both: bool, methods: set):
+def _self_judge(session: Session, box, seed: int, both: bool, methods: set, judged_by: Counter):
     """judge(case) -> (failures, verdicts, dtype) against the user's own loss; the numerical
-    methods used go into `methods`."""
+    methods used go into `methods`, and how each tensor was judged (selfdiff.how_kind) is
+    counted in `judged_by`."""
     layout = session.info.get("LAYOUT")
 
     def judge(case):
@@ -58,8 +60,9 @@ def _self_judge(session: Session, box, seed: int, both: bool, methods: set):
             failures.insert(0, row("mutated_input", outcome.detail, case))
         if both and res is not None and res.f0 is not None:
             failures += selfjudge.forward_rows(case, res.f0, res.noise)
-        if res is not None:
+        if res is not None and res.error is None:
             methods.add(res.method)
+            judged_by.update(selfdiff.how_kind(h) for h in res.how.values())
         return failures, verdicts, dtype
 
     return judge
@@ -81,7 +84,8 @@ def run_self(impl, config: RunConfig, *, case=None, progress=None) -> CheckResul
             )
         session = Session(box, info, config)
         used: set[str] = set()
-        judge = _self_judge(session, box, config.seed, config.against == "both", used)
+        judged_by: Counter = Counter()
+        judge = _self_judge(session, box, config.seed, config.against == "both", used, judged_by)
         if case is not None:
             runs = [(case, judge(case))]
             failures, minimal = list(runs[0][1][0]), {shrink.failure_class(f): case for f in runs[0][1][0]}
@@ -110,6 +114,7 @@ def run_self(impl, config: RunConfig, *, case=None, progress=None) -> CheckResul
         isolation_mechanisms=tuple(box.isolation_level[1]),
         extra={
             "against": config.against,
+            "self_judged": {kind: judged_by[kind] for kind in ("direction", "hypothesis", "entries")},
             **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
         },
     )
