@@ -336,6 +336,7 @@ def main(argv=None):
         print("torch is not installed (pip install -e '.[bench]'): gradcheck rows are skipped", file=sys.stderr)
         torch_ok = False
     started, sections = time.strftime("%Y-%m-%d %H:%M"), []
+    args.bytecode = anchors.compile_project()
     with tempfile.TemporaryDirectory() as scratch:
         for text in args.sizes:
             sizes = [int(n) for n in text.split(",")]
@@ -533,7 +534,7 @@ def report(info, started, args, sections, jobs, compiles=None, whole=None):
         "",
         "Written by `python benchmarks/run.py` (see its docstring); re-run it to refresh every number.",
         f"Run {started}; repeats {args.repeats} (a method whose first run takes over {LONG:.0f} s runs once); "
-        "times are medians of wall-clock seconds (time.perf_counter). BLAS and torch use one thread.",
+        "times are medians of wall-clock seconds (time.perf_counter). BLAS and torch use one thread. " + args.bytecode,
         "",
         "| machine | |",
         "|---|---|",

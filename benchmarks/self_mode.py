@@ -21,9 +21,9 @@ entry of dW1, [3, 5], 1.5 times the right one: self mode's per-entry fallback mu
   per-entry rows of its report and how each tensor was judged.
 
 Runs alternate between the two sides; times are medians of wall-clock seconds. BLAS and torch
-run one thread each (the machine has 2 cores and is shared). The load average is recorded, and
-whether Python may cache bytecode (PYTHONDONTWRITEBYTECODE set, every process compiles the
-project's modules again: a start-up cost an installed copy does not pay).
+run one thread each (the machine has 2 cores and is shared). The load average is recorded. The project's
+bytecode is compiled first (anchors.compile_project), as an installed copy has it: where
+PYTHONDONTWRITEBYTECODE is set a checkout would otherwise compile its modules in every process.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import anchors  # noqa: E402
 
 SIZES = (64, 128, 64, 10)
 BATCH = 16
@@ -198,6 +201,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.anchor:
         return anchor(args.case, args.anchor)
+    bytecode = anchors.compile_project()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         case_path = str(Path(scratch) / "case.json")
@@ -215,7 +219,7 @@ def main(argv=None) -> int:
                 if key[0] == "self" and key[1] != "correct":
                     notes[key[1]] = per_entry(stdout)
     load_after = os.getloadavg()
-    text = report(times, verdicts, notes, own, args.repeats, load_before, load_after)
+    text = report(times, verdicts, notes, own, args.repeats, load_before, load_after, bytecode)
     Path(args.output).write_text(text)
     print(text)
     return 0
@@ -226,7 +230,7 @@ def _median(xs) -> str:
     return f"{statistics.median(xs):.3g} s" if xs else "-"
 
 
-def report(times, verdicts, notes, own, repeats, load_before, load_after) -> str:
+def report(times, verdicts, notes, own, repeats, load_before, load_after, bytecode) -> str:
     import numpy as np
 
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -238,14 +242,13 @@ def report(times, verdicts, notes, own, repeats, load_before, load_after) -> str
         torch_version = torch.__version__
     except ImportError:
         torch_version = "not installed"
-    bytecode = "not cached (PYTHONDONTWRITEBYTECODE set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "cached"
     lines = [
         "# Self mode against torch.autograd.gradcheck(fast_mode=False), whole process vs whole process",
         "",
         "Written by `python benchmarks/self_mode.py` (see its docstring); re-run it to refresh every number.",
         f"Run {time.strftime('%Y-%m-%d %H:%M')}; {repeats} runs of each side, alternated; medians of wall-clock seconds.",
         f"BLAS and torch use one thread. Load average before {' '.join(f'{x:.2f}' for x in load_before)}, "
-        f"after {' '.join(f'{x:.2f}' for x in load_after)}. Python bytecode: {bytecode}.",
+        f"after {' '.join(f'{x:.2f}' for x in load_after)}. {bytecode}",
         "",
         f"python {platform.python_version()}, numpy {np.__version__}, torch {torch_version}, {os.cpu_count()} cores.",
         "",
