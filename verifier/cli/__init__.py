@@ -18,9 +18,6 @@ import os
 import shutil
 import sys
 
-from ..errors import VerifierError, harness_bug
-from ..safe_io import clean_text
-
 COMMANDS = ("check", "gate", "crosscheck", "grad", "merge")
 _ORDER = ("crosscheck", "grad", "check", "gate", "merge")  # as `--help` lists them
 _RUN_CODE = ("check", "gate")  # the commands whose first step is a sandbox child
@@ -74,7 +71,10 @@ def early_child(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    early_child(argv)
+    early_child(argv)  # first: nothing of the harness is imported yet
+    from ..errors import VerifierError, harness_bug
+    from ..safe_io import clean_text
+
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return command(args.command).run(args)
