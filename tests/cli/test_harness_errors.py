@@ -10,7 +10,7 @@ import pytest
 from conftest import EXAMPLES
 
 from verifier import cli, report, strategies
-from verifier.judge.references import REFERENCES
+from verifier.judge.references import BY_LAYER  # the form of the complex step the oracle calls
 from verifier.report import Format
 from verifier.run import check as run_check_module
 from verifier.run import diagnose as run_diagnose_module
@@ -43,7 +43,7 @@ def _after(n, fn):
 
 STAGES = {
     "generation": lambda mp: mp.setattr(strategies, "case_from_draw", _after(3, strategies.case_from_draw)),
-    "reference": lambda mp: mp.setitem(REFERENCES, "complex_step", _after(3, REFERENCES["complex_step"])),
+    "reference": lambda mp: mp.setitem(BY_LAYER, "complex_step", _after(3, BY_LAYER["complex_step"])),
     "judge": lambda mp: mp.setattr(run_check_module, "judge_gradients", _after(3, run_check_module.judge_gradients)),
     "shrink": lambda mp: mp.setattr(shrink_module, "_finder", lambda judge, key: _raise),
     "diagnosis": lambda mp: mp.setattr(run_diagnose_module, "diagnosis", _raise),
