@@ -165,7 +165,7 @@ class Runner:
                 os.chown(p, self.uid, -1, follow_symlinks=False)
         return path
 
-    def cli(self, runs: list[list[str]], timeout: float = 180) -> list[dict]:
+    def cli(self, runs: list, timeout: float = 180) -> list[dict]:
         """Each argv of `runs` through `verifier.cli.main`, in order, in one harness process run
         as this runner's user (a process start imports the whole tool): per run its exit code,
         standard output and error, and seconds. A list item that is a dict {"call": "module:fn",
@@ -192,22 +192,26 @@ import contextlib, importlib, io, json, sys, time
 
 from verifier import cli
 
-out = []
-for run in json.load(open(sys.argv[1])):
-    t0 = time.monotonic()
-    if isinstance(run, dict):
-        module, name = run["call"].split(":")
-        value = getattr(importlib.import_module(module), name)(**run.get("kwargs", {}))
-        out.append({"value": value, "seconds": time.monotonic() - t0})
-        continue
+
+def run(item):
+    if isinstance(item, dict):
+        module, name = item["call"].split(":")
+        return {"value": getattr(importlib.import_module(module), name)(**item.get("kwargs", {}))}
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
-            code = cli.main(run)
+            code = cli.main(item)
         except SystemExit as exc:  # argparse
             code = exc.code
-    out.append({"code": code, "out": stdout.getvalue(), "err": stderr.getvalue(), "seconds": time.monotonic() - t0})
-print(json.dumps(out))
+    return {"code": code, "out": stdout.getvalue(), "err": stderr.getvalue()}
+
+
+if __name__ == "__main__":  # a class run's workers start by spawn, which imports this file again
+    out = []
+    for item in json.load(open(sys.argv[1])):
+        t0 = time.monotonic()
+        out.append({**run(item), "seconds": time.monotonic() - t0})
+    print(json.dumps(out))
 """
 
 

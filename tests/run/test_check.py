@@ -407,3 +407,41 @@ def test_a_mixed_precision_return_passes_and_says_so_in_every_format(tmp_path):
     graded = with_grading(r)
     for fmt in FORMATS:
         assert "mixed precision" in render(graded, fmt), fmt
+
+
+# --- the same, with the harness run by an ordinary user (tests/users.py) ----------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_as_user():
+    from users import Runner, snapshot
+
+    runner = Runner("user")
+    try:
+        left_before = runner.leftovers()
+        outside = runner.outside()
+        outside_before = snapshot(outside)
+        runner.write("correct_vectorized.py", (EXAMPLES / "correct_vectorized.py").read_text())
+        options = ["--examples", "15", "--sizes", "3,4,2", "--activations", "tanh", "sigmoid", "--loss", "sse"]
+        runs = {}
+        for name, factor in (("mixed_bad", 1.05), ("mixed_ok", 1.0)):
+            runner.write(name + ".py", MIXED.replace("FACTOR", repr(factor)))
+            runs[name] = ["check", name + ".py", *options, "--format", "json", "--cases-dir", "cases"]
+        done = dict(zip(runs, runner.cli(list(runs.values()))))
+        yield {
+            "runs": done,
+            "outside_changed": snapshot(outside) != outside_before,
+            "left": runner.leftovers() - left_before,
+        }
+    finally:
+        runner.cleanup()
+
+
+def test_as_an_ordinary_user_a_float16_tensor_does_not_loosen_a_float64_ones_tolerance(mixed_as_user):
+    bad, ok = mixed_as_user["runs"]["mixed_bad"], mixed_as_user["runs"]["mixed_ok"]
+    assert bad["code"] == 1 and bad["seconds"] < 30, bad
+    report = json.loads(bad["out"])
+    assert {(f["kind"], f["layer"], f["param"]) for f in report["failures"]} == {("mismatch", 2, "b")}
+    assert ok["code"] == 0 and ok["seconds"] < 30, ok  # the twin
+    assert "mixed precision: the gradients came back in 2 dtypes" in ok["out"]
+    assert not mixed_as_user["outside_changed"] and not mixed_as_user["left"], mixed_as_user["left"]
