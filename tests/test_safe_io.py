@@ -395,3 +395,42 @@ def test_as_an_ordinary_user_a_hostile_exception_text_is_inert_in_every_format(a
         _inert(run["err"])
         assert "\\u001b" not in out and "\\u009b" not in out, fmt
         assert "PASS all gradients right" in out.replace("\\n", "\n") and "[user] ::error" in out, fmt
+
+
+# --- a submission's file name: shown, a file name, a replay word ---------------------------------
+
+PLANTED_NAME = "sub/evil\x1b[2K\x1b[1GPASS\n::error::it's \x9b\u202eok.py"
+
+
+def test_a_file_name_with_escapes_is_shown_as_one_inert_line():
+    shown = safe_io.shown_name(PLANTED_NAME)
+    assert shown == "sub/evil\\x1b[2K\\x1b[1GPASS\\n::error::it's \\x9b\\u202eok.py"
+    _inert(shown)
+    assert safe_io.shown_name("::error::x.py") == "[user] ::error::x.py"
+
+
+def test_a_file_stem_has_no_control_character_separator_or_leading_dot():
+    assert safe_io.file_stem(PLANTED_NAME) == "evil_x1b[2K_x1b[1GPASS_n::error::it's _x9b_u202eok"
+    assert safe_io.file_stem(safe_io.shown_name(PLANTED_NAME)) == safe_io.file_stem(PLANTED_NAME)
+    assert [safe_io.file_stem(n) for n in ("../..x.py", "a\\b.py", "/", "")] == ["x", "a_b", "impl", "impl"]
+
+
+def test_a_replay_word_with_control_characters_pastes_back_to_the_very_file():
+    import shutil
+    import subprocess
+
+    word = safe_io.shell_word(PLANTED_NAME)
+    _inert(word)
+    if shutil.which("bash") is None:
+        pytest.skip("no bash to read the $'...' word back")
+    done = subprocess.run(["bash", "-c", f"printf '%s' {word}"], capture_output=True, timeout=30)
+    assert done.stdout.decode() == PLANTED_NAME
+
+
+@pytest.mark.parametrize("name", ["examples/correct_vectorized.py", "my impl.py", "naïve-2.py"])
+def test_the_twin_ordinary_names_stay_as_they_are(name):
+    import shlex
+
+    assert safe_io.shown_name(name) == name
+    assert safe_io.file_stem(name) == os.path.splitext(os.path.basename(name))[0]
+    assert shlex.split(safe_io.shell_word(name)) == [name]

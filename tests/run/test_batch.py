@@ -7,7 +7,7 @@ import shutil
 import pytest
 from conftest import EXAMPLES
 
-from verifier import cli
+from verifier import cli, safe_io
 from verifier.cli import check as batch
 from verifier.records import CheckResult, Failure
 from verifier.report.common import SUMMARY_HEADERS
@@ -274,3 +274,93 @@ def test_as_an_ordinary_user_a_dying_worker_costs_only_its_own_submission(class_
     verdicts = [v for v, _ in run["value"]]
     assert verdicts == ["pass", "error", "fail", "pass"], run["value"]
     assert "worker process checking it died" in run["value"][1][1][0]
+
+
+# --- a student's file name with escapes: never raw in a report, a file name or a terminal -------
+
+PLANTED_NAME = "evil\x1b[2K\x1b[1GPASS\n::error::x.py"
+
+
+def _inert(text):
+    assert not [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F], repr(text)
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("::")], text
+
+
+def _replay_words(replay):
+    """The words bash reads in a replay command (its $'...' form included)."""
+    import subprocess
+
+    if shutil.which("bash") is None:
+        pytest.skip("no bash to read the replay command")
+    done = subprocess.run(["bash", "-c", f"printf '%s\\0' {replay}"], capture_output=True, timeout=30)
+    return done.stdout.decode().split("\0")[:-1]
+
+
+@pytest.fixture(scope="module")
+def planted_names(tmp_path_factory):
+    d = tmp_path_factory.mktemp("names")
+    os.chmod(d, 0o755)  # run as root, the children read the submissions with their own uids
+    planted, twin = d / PLANTED_NAME, d / "bug_sign_flip.py"
+    shutil.copy(BUGGY, planted)
+    shutil.copy(BUGGY, twin)
+    impls = [str(planted), str(twin)]
+    cases = d / "cases"
+    args = [*QUICK, "--sizes", "2,2,1", "--loss", "sse", "--cases-dir", str(cases)]
+    codes = {}
+    streams = {}
+    import contextlib
+    import io
+
+    for key, extra in (("dir", ["--output", str(d / "out")]), ("json", ["--format", "json"])):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            codes[key] = cli.main(["check", *impls, *args, *extra])
+        streams[key] = (out.getvalue(), err.getvalue())
+    return {"dir": d, "impls": impls, "cases": cases, "codes": codes, "streams": streams}
+
+
+def test_a_planted_file_name_reaches_no_report_or_terminal_raw(planted_names):
+    from verifier.records import RunConfig
+    from verifier.report import FORMATS, render
+    from verifier.run.batch import run_batch
+    from verifier.run.grading import with_grading
+
+    assert planted_names["codes"] == {"dir": 1, "json": 1}
+    for out, err in planted_names["streams"].values():
+        _inert(out)
+        _inert(err)
+    summary = planted_names["streams"]["dir"][0]
+    assert safe_io.shown_name(planted_names["impls"][0]) in summary, summary  # recognisable, inert
+    for name in os.listdir(planted_names["dir"] / "out"):
+        _inert(name)
+        _inert((planted_names["dir"] / "out" / name).read_text())
+    config = RunConfig(examples=8, mode="fast", cases_dir=str(planted_names["cases"]), sizes=(2, 2, 1), loss="sse")
+    planted = run_batch(planted_names["impls"][:1], config)[0]
+    assert planted.verdict == "fail" and planted.implementation == safe_io.shown_name(planted_names["impls"][0])
+    for fmt in FORMATS:
+        text = render(with_grading(planted), fmt)
+        _inert(text)
+        assert "\\u001b" not in text and "\\u009b" not in text, fmt
+
+
+def test_a_planted_names_files_are_safe_and_its_replay_names_the_very_file(planted_names):
+    d = planted_names["dir"]
+    out_names = sorted(os.listdir(d / "out"))
+    assert out_names == ["bug_sign_flip.txt", "evil_x1b[2K_x1b[1GPASS_n::error::x.txt"], out_names
+    for name in os.listdir(planted_names["cases"]):
+        _inert(name)
+    reports = json.loads(planted_names["streams"]["json"][0])["reports"]
+    planted, twin = (r["failures"][0] for r in reports)
+    assert os.path.basename(planted["case_file"]).startswith("evil_x1b[2K_x1b[1GPASS_n::error::x-")
+    words = _replay_words(planted["replay"])
+    assert words[:3] == ["backprop-verify", "check", planted_names["impls"][0]] and words[3] == "--case"
+    assert os.path.isfile(words[4]) and words[4] == planted["case_file"]
+
+
+def test_the_twin_an_ordinary_name_keeps_its_report_name_and_plain_replay(planted_names):
+    reports = json.loads(planted_names["streams"]["json"][0])["reports"]
+    twin = reports[1]
+    assert twin["implementation"] == planted_names["impls"][1]
+    f = twin["failures"][0]
+    assert f["replay"] == f"backprop-verify check {planted_names['impls'][1]} --case {f['case_file']}"
+    assert os.path.basename(f["case_file"]).startswith("bug_sign_flip-")

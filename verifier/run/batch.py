@@ -37,7 +37,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import SpecError, VerifierError, harness_bug
 from ..records import CheckResult, Failure, RunConfig
-from ..safe_io import clean_text
+from ..safe_io import clean_text, file_stem, shown_name
 from .contract import run_file
 
 __all__ = ["case_stem", "error_result", "run_batch", "run_one", "shard", "worst_verdict"]
@@ -122,11 +122,11 @@ def run_one(impl, config: RunConfig, case=None, case_stem=None) -> CheckResult:
 
 
 def case_stem(impl) -> str:
-    """The name a class run saves a submission's minimal cases under: its file's stem and 8 hex
-    digits of its path as given, normalised (`a/impl.py` and `b/impl.py` differ; the same path
+    """The name a class run saves a submission's minimal cases under: its file's stem (made a
+    safe file name: safe_io.file_stem) and 8 hex digits of its path as given, normalised (`a/impl.py` and `b/impl.py` differ; the same path
     gives the same name on every machine and in every shard)."""
     impl = str(impl)
-    stem = os.path.splitext(os.path.basename(impl.rstrip("/")))[0] or "impl"
+    stem = file_stem(impl)
     return f"{stem}-{hashlib.sha256(os.path.normpath(impl).encode('utf-8')).hexdigest()[:8]}"
 
 
@@ -161,7 +161,7 @@ def error_result(impl, message, seconds, seed):
         verdict="error",
         seed=seed,
         examples=0,
-        implementation=impl,
+        implementation=shown_name(impl),
         references=(),
         failures=(Failure(kind="error", detail=clean_text(message)),),  # may quote the code's import error
         seconds=seconds,
