@@ -11,6 +11,7 @@ there: the interpreter is the same, nothing on the machine changes.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -80,6 +81,25 @@ def _exposing_script(blocked: list[tuple[str, str]]) -> str:
     return "\n".join(lines + ['exec "$@"'])
 
 
+_HELD = {"fd": -1, "count": 0}
+
+
+def _hold(acquire: bool) -> None:
+    """One runner at a time on this machine (every test process, every xdist worker): they all
+    run as the same test user, and what one run has in /dev/shm or /tmp meanwhile (a class
+    run's semaphores) would read as another's leftovers. Re-entrant within a process."""
+    if acquire:
+        if _HELD["count"] == 0:
+            fd = os.open(os.path.join(tempfile.gettempdir(), "bpv-iso-test-lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _HELD["fd"] = fd
+        _HELD["count"] += 1
+    elif _HELD["count"] > 0:
+        _HELD["count"] -= 1
+        if _HELD["count"] == 0:
+            os.close(_HELD["fd"])  # closing the file releases the lock
+
+
 class Runner:
     def __init__(self, mode: str):
         self.mode = mode
@@ -101,6 +121,7 @@ class Runner:
             else:
                 self.prefix = drop
         self.outside_dir: Path | None = None
+        _hold(True)
         self.dir = Path(tempfile.mkdtemp(prefix="bpv-iso-test-"))
         os.chmod(self.dir, 0o755)
         self.pythonpath = str(ROOT)
@@ -180,6 +201,7 @@ class Runner:
         shutil.rmtree(self.dir, ignore_errors=True)
         if self.outside_dir is not None:
             shutil.rmtree(self.outside_dir, ignore_errors=True)
+        _hold(False)
 
     def leftovers(self) -> set[str]:
         """What is in the harness's temp dir, and entries of /tmp and /dev/shm owned by the
