@@ -6,6 +6,7 @@ attack has a should-pass twin (a regular file is replaced, our own directory is 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 
 import pytest
@@ -259,3 +260,177 @@ def test_the_command_lines_error_line_is_inert(tmp_path, capsys):
     err = capsys.readouterr().err
     _inert(err)
     assert "[user] ::error::fake" in err
+
+
+# --- the same attacks with the harness run by an ordinary user (tests/users.py) -----------------
+# A CI job or the pytest plugin runs the tool as an ordinary user, who owns what it writes: a
+# link planted there names that user's own files. One harness process runs every scenario; each
+# asserts its exit code and message, a time bound, that nothing outside the work directory
+# changed, and that nothing was left in the temp dir or /dev/shm.
+
+# The checked code itself tries to plant the link at the report path while the check runs.
+PLANTER = """
+import os
+_correct = gradients
+def gradients(params, X, T, spec):
+    try:
+        os.symlink({VICTIM}, {REPORT})
+        print("planted")
+    except OSError as exc:
+        print("plant failed:", type(exc).__name__)
+    return _correct(params, X, T, spec)
+"""
+
+
+@pytest.fixture(scope="module")
+def as_user():
+    from users import Runner, snapshot
+
+    from verifier.report import FORMATS
+
+    runner = Runner("user")
+    try:
+        before_left = runner.leftovers()
+        outside = runner.outside()
+        victim = outside / "victim.txt"
+        d = runner.dir
+        correct = open(CORRECT).read()
+        runner.write("correct.py", correct)
+        runner.write("buggy.py", open(BUGGY).read())
+        runner.write("hostile.py", HOSTILE)
+        report = d / "planted-report.txt"
+        runner.write("planter.py", correct + PLANTER.format(VICTIM=repr(str(victim)), REPORT=repr(str(report))))
+        (d / "link.txt").symlink_to(victim)
+        os.mkfifo(d / "fifo.txt")
+        (d / "cases").mkdir()
+        (d / "cases" / "buggy-minimal.json").symlink_to(victim)
+        (d / "out-link").symlink_to(outside)
+        for p in ("link.txt", "fifo.txt", "cases", "out-link"):
+            runner.chown(d / p)
+        if os.geteuid() == 0:  # another user's directory the test user could write into
+            foreign = d / "foreign"
+            foreign.mkdir()
+            foreign.chmod(0o777)
+        else:  # run by an ordinary user: the machine's temp dir is another user's (root's)
+            foreign = d.parent
+        quick = QUICK
+        cases = ["--cases-dir", str(d / "fresh-cases")]
+        runs = {
+            "report_link": ["check", "correct.py", *quick, "--output", "link.txt", *cases],
+            "report_fifo": ["check", "correct.py", *quick, "--output", "fifo.txt", *cases],
+            "case_link": ["check", "buggy.py", *quick, "--cases-dir", "cases"],
+            "class_out_link": ["check", "correct.py", "buggy.py", *quick, "--output", "out-link", *cases],
+            "class_out_foreign": ["check", "correct.py", "buggy.py", *quick, "--output", str(foreign), *cases],
+            "twin_report": ["check", "correct.py", *quick, "--output", "report.txt", *cases],
+            "twin_class": ["check", "correct.py", "buggy.py", *quick, "--output", "own-out", *cases],
+            "child_plants": ["check", "planter.py", *quick, "--output", str(report), *cases],
+        }
+        for fmt in FORMATS:
+            runs["hostile_" + fmt] = ["check", "hostile.py", *quick, "--format", fmt, "--output", f"hostile.{fmt}"]
+        outside_before = snapshot(outside)
+        foreign_before = sorted(os.listdir(foreign))
+        done = dict(zip(runs, runner.cli(list(runs.values()))))
+        yield {
+            "runner": runner,
+            "runs": done,
+            "victim": victim,
+            "outside_changed": snapshot(outside) != outside_before,
+            "foreign_changed": sorted(os.listdir(foreign)) != foreign_before,
+            "left": runner.leftovers() - before_left,
+        }
+    finally:
+        runner.cleanup()
+
+
+REFUSED = {
+    "report_link": (2, "is a symbolic link, not a regular file"),
+    "report_fifo": (2, "is a FIFO (named pipe), not a regular file"),
+    "case_link": (2, "case file"),
+    "class_out_link": (2, "--output directory"),
+    "class_out_foreign": (2, "belongs to another user"),
+    "twin_report": (0, ""),
+    "twin_class": (1, ""),
+    "child_plants": (0, ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_as_an_ordinary_user_planted_outputs_are_refused_in_time(as_user, name):
+    run = as_user["runs"][name]
+    code, message = REFUSED[name]
+    assert run["code"] == code and message in run["err"], run
+    assert run["seconds"] < 30, run
+    assert as_user["victim"].read_text() == "the user's own file\n"
+
+
+def test_as_an_ordinary_user_what_was_planted_stays_and_nothing_went_through_it(as_user):
+    d = as_user["runner"].dir
+    assert (d / "link.txt").is_symlink() and (d / "cases" / "buggy-minimal.json").is_symlink()
+    assert stat.S_ISFIFO(os.lstat(d / "fifo.txt").st_mode)
+    assert not as_user["outside_changed"] and not as_user["foreign_changed"]
+    assert not as_user["left"], as_user["left"]
+
+
+def test_as_an_ordinary_user_the_twins_write_where_they_were_told(as_user):
+    d = as_user["runner"].dir
+    assert os.stat(d / "report.txt").st_uid == as_user["runner"].uid  # written by that user
+    assert (d / "report.txt").read_text().startswith("PASS correct.py")
+    assert sorted(os.listdir(d / "own-out")) == ["buggy.txt", "correct.txt"]
+    # the checked code could not plant its link (its view of this directory is read-only), so
+    # the report is a regular file there
+    assert not (d / "planted-report.txt").is_symlink()
+    assert (d / "planted-report.txt").read_text().startswith("PASS planter.py")
+    assert "planted\n" not in (d / "planted-report.txt").read_text()
+
+
+def test_as_an_ordinary_user_a_hostile_exception_text_is_inert_in_every_format(as_user):
+    from verifier.report import FORMATS
+
+    d = as_user["runner"].dir
+    for fmt in FORMATS:
+        run = as_user["runs"]["hostile_" + fmt]
+        assert run["code"] == 1 and run["seconds"] < 30, (fmt, run)
+        out = (d / f"hostile.{fmt}").read_text()
+        _inert(out)
+        _inert(run["err"])
+        assert "\\u001b" not in out and "\\u009b" not in out, fmt
+        assert "PASS all gradients right" in out.replace("\\n", "\n") and "[user] ::error" in out, fmt
+
+
+# --- a submission's file name: shown, a file name, a replay word ---------------------------------
+
+PLANTED_NAME = "sub/evil\x1b[2K\x1b[1GPASS\n::error::it's \x9b\u202eok.py"
+
+
+def test_a_file_name_with_escapes_is_shown_as_one_inert_line():
+    shown = safe_io.shown_name(PLANTED_NAME)
+    assert shown == "sub/evil\\x1b[2K\\x1b[1GPASS\\n::error::it's \\x9b\\u202eok.py"
+    _inert(shown)
+    assert safe_io.shown_name("::error::x.py") == "[user] ::error::x.py"
+
+
+def test_a_file_stem_has_no_control_character_separator_or_leading_dot():
+    assert safe_io.file_stem(PLANTED_NAME) == "evil_x1b[2K_x1b[1GPASS_n::error::it's _x9b_u202eok"
+    assert safe_io.file_stem(safe_io.shown_name(PLANTED_NAME)) == safe_io.file_stem(PLANTED_NAME)
+    assert [safe_io.file_stem(n) for n in ("../..x.py", "a\\b.py", "/", "")] == ["x", "a_b", "impl", "impl"]
+
+
+def test_a_replay_word_with_control_characters_pastes_back_to_the_very_file():
+    import shutil
+    import subprocess
+
+    word = safe_io.shell_word(PLANTED_NAME)
+    _inert(word)
+    if shutil.which("bash") is None:
+        pytest.skip("no bash to read the $'...' word back")
+    done = subprocess.run(["bash", "-c", f"printf '%s' {word}"], capture_output=True, timeout=30)
+    assert done.stdout.decode() == PLANTED_NAME
+
+
+@pytest.mark.parametrize("name", ["examples/correct_vectorized.py", "my impl.py", "naïve-2.py"])
+def test_the_twin_ordinary_names_stay_as_they_are(name):
+    import shlex
+
+    assert safe_io.shown_name(name) == name
+    assert safe_io.file_stem(name) == os.path.splitext(os.path.basename(name))[0]
+    assert shlex.split(safe_io.shell_word(name)) == [name]

@@ -11,6 +11,9 @@ there: the interpreter is the same, nothing on the machine changes.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import pwd
 import shlex
@@ -78,6 +81,25 @@ def _exposing_script(blocked: list[tuple[str, str]]) -> str:
     return "\n".join(lines + ['exec "$@"'])
 
 
+_HELD = {"fd": -1, "count": 0}
+
+
+def _hold(acquire: bool) -> None:
+    """One runner at a time on this machine (every test process, every xdist worker): they all
+    run as the same test user, and what one run has in /dev/shm or /tmp meanwhile (a class
+    run's semaphores) would read as another's leftovers. Re-entrant within a process."""
+    if acquire:
+        if _HELD["count"] == 0:
+            fd = os.open(os.path.join(tempfile.gettempdir(), "bpv-iso-test-lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _HELD["fd"] = fd
+        _HELD["count"] += 1
+    elif _HELD["count"] > 0:
+        _HELD["count"] -= 1
+        if _HELD["count"] == 0:
+            os.close(_HELD["fd"])  # closing the file releases the lock
+
+
 class Runner:
     def __init__(self, mode: str):
         self.mode = mode
@@ -98,6 +120,8 @@ class Runner:
                 self.prefix = ["unshare", "--mount", "sh", "-c", _exposing_script(blocked), "sh"] + drop
             else:
                 self.prefix = drop
+        self.outside_dir: Path | None = None
+        _hold(True)
         self.dir = Path(tempfile.mkdtemp(prefix="bpv-iso-test-"))
         os.chmod(self.dir, 0o755)
         self.pythonpath = str(ROOT)
@@ -142,13 +166,93 @@ class Runner:
             timeout=timeout,
         )
 
+    def outside(self) -> Path:
+        """A directory of the harness's user beside (not inside) the work directory, holding a
+        file of that user's (`victim.txt`): where a planted link would make the harness write.
+        Compare `snapshot(runner.outside_dir)` before and after a run."""
+        if self.outside_dir is None:
+            self.outside_dir = Path(tempfile.mkdtemp(prefix="bpv-iso-test-out-"))
+            os.chmod(self.outside_dir, 0o755)
+            (self.outside_dir / "victim.txt").write_text("the user's own file\n")
+            if self.uid != os.getuid():
+                os.chown(self.outside_dir, self.uid, -1)
+                os.chown(self.outside_dir / "victim.txt", self.uid, -1)
+        return self.outside_dir
+
+    def chown(self, path: Path) -> Path:
+        """`path` (and all below it) made the harness's user's, as files that user made are."""
+        if self.uid != os.getuid():
+            for p in [path, *(path.rglob("*") if path.is_dir() and not path.is_symlink() else [])]:
+                os.chown(p, self.uid, -1, follow_symlinks=False)
+        return path
+
+    def cli(self, runs: list, timeout: float = 180) -> list[dict]:
+        """Each argv of `runs` through `verifier.cli.main`, in order, in one harness process run
+        as this runner's user (a process start imports the whole tool): per run its exit code,
+        standard output and error, and seconds. A list item that is a dict {"call": "module:fn",
+        "kwargs": {...}} calls that function instead (its value must be JSON)."""
+        spec = self.write("cli_runs.json", json.dumps(runs))
+        script = self.write("cli_harness.py", CLI_HARNESS)
+        done = self.run(script, str(spec), timeout=timeout)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.outside_dir is not None:
+            shutil.rmtree(self.outside_dir, ignore_errors=True)
+        _hold(False)
 
     def leftovers(self) -> set[str]:
         """What is in the harness's temp dir, and entries of /tmp and /dev/shm owned by the
         test user or by a child of a root harness (compare before and after a run)."""
         return {str(p) for p in self.tmp.iterdir()} | leftovers()
+
+
+CLI_HARNESS = """\
+import contextlib, importlib, io, json, sys, time
+
+from verifier import cli
+
+
+def run(item):
+    if isinstance(item, dict):
+        module, name = item["call"].split(":")
+        return {"value": getattr(importlib.import_module(module), name)(**item.get("kwargs", {}))}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = cli.main(item)
+        except SystemExit as exc:  # argparse
+            code = exc.code
+    return {"code": code, "out": stdout.getvalue(), "err": stderr.getvalue()}
+
+
+if __name__ == "__main__":  # a class run's workers start by spawn, which imports this file again
+    out = []
+    for item in json.load(open(sys.argv[1])):
+        t0 = time.monotonic()
+        out.append({**run(item), "seconds": time.monotonic() - t0})
+    print(json.dumps(out))
+"""
+
+
+def snapshot(*roots: Path) -> dict[str, tuple]:
+    """Every entry below `roots` (not following links): its type and mode, owner, and the
+    digest of a regular file's bytes or a link's target. Equal before and after a run: nothing
+    there changed."""
+    found: dict[str, tuple] = {}
+    for root in roots:
+        for p in [root, *root.rglob("*")]:
+            st = os.lstat(p)
+            if p.is_symlink():
+                what = os.readlink(p)
+            elif p.is_file():
+                what = hashlib.sha256(p.read_bytes()).hexdigest()
+            else:
+                what = ""
+            found[str(p)] = (st.st_mode, st.st_uid, what)
+    return found
 
 
 def leftovers() -> set[str]:

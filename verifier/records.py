@@ -218,6 +218,7 @@ class CallOutcome:
     grads: list[tuple[np.ndarray, np.ndarray]] | None = None
     loss: float | None = None
     params: list[tuple[np.ndarray, np.ndarray]] | None = None
+    loss_dtype: str | None = None  # the dtype the loss value came back in: what it is judged to
     output: str = ""  # the first characters of the call's stdout/stderr (sandbox OUTPUT_EXCERPT)
     seconds: float = 0.0  # time inside the user's function (wall-clock time for a timeout)
     mutated: tuple[str, ...] = ()  # inputs changed in place, e.g. ("params[0].W", "X")

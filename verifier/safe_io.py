@@ -18,6 +18,13 @@ class run's output directory first (so that it owns what root writes into it). S
 
 `sha256_of` and `digest_line` are the digests the gate keeps beside its baseline.
 
+A submission's file name is text the checked code's author chose too (a class run of `*.py`):
+`shown_name` is how a report or terminal shows it (each control character as its visible
+escape, so the name stays recognisable and distinct), `file_stem` the name a file written for
+it gets (no control character, no separator, no leading dot), and `shell_word` how a replay
+command names it (shell-quoted; a name with control characters in bash's $'...' form, which
+pastes back to the very file).
+
 `clean_text` is the text side of the same rule: what the checked code says (its exception
 text, what it printed) is cleaned once, where it enters the records (judge/rows.py's `row`,
 a class run's error row, the command line's error line), so no report format and no terminal
@@ -31,6 +38,7 @@ import hashlib
 import os
 import re
 import secrets
+import shlex
 import stat
 
 from .errors import UnsafeOutputError
@@ -39,11 +47,14 @@ __all__ = [
     "WORKFLOW_PREFIX",
     "clean_text",
     "digest_line",
+    "file_stem",
     "output_dir",
     "read_digest",
     "read_regular",
     "refuse_planted",
     "sha256_of",
+    "shell_word",
+    "shown_name",
     "write_text",
 ]
 
@@ -62,6 +73,48 @@ def clean_text(text) -> str:
     inert. Idempotent."""
     text = _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
     return _COMMAND.sub(lambda m: m.group(1) + WORKFLOW_PREFIX, text)
+
+
+def _visible(c: str, byte_limit: int = 0x100) -> str:
+    """The escape that shows `c`: \\n, \\t, \\r, \\xNN below `byte_limit`, else \\uNNNN (in bash's
+    $'...' a \\xNN is one raw byte, so a C1 character there must be \\u00NN, its UTF-8)."""
+    n = ord(c)
+    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c) or (f"\\x{n:02x}" if n < byte_limit else f"\\u{n:04x}")
+
+
+_NAME_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown_name(name) -> str:
+    """A file name (or any one-line text the user chose) as a report shows it: each control
+    character, escape and bidirectional override as its visible escape (ESC as \\x1b, a newline
+    as \\n), and a leading `::` prefixed, so it is one inert line. Unchanged when it has none."""
+    text = _NAME_CONTROLS.sub(lambda m: _visible(m.group()), str(name))
+    return _COMMAND.sub(lambda m: m.group(1) + WORKFLOW_PREFIX, text)
+
+
+def file_stem(name, default: str = "impl") -> str:
+    """The stem of a file written for `name` (a path's base name without its extension): each
+    control character as its visible escape with `_` for the backslash (ESC as `_x1b`, the same
+    for a name and its shown_name), no backslash, no leading dot (no hidden file, never `..`);
+    `default` when nothing is left."""
+    stem = os.path.splitext(os.path.basename(str(name).rstrip("/")))[0]
+    stem = _NAME_CONTROLS.sub(lambda m: _visible(m.group()), stem).replace("\\", "_").lstrip(".")
+    return stem or default
+
+
+def shell_word(text) -> str:
+    """`text` as one word of a shell command line: as it is when nothing needs quoting, single-
+    quoted when something does, in bash's $'...' form (control characters as escapes, never raw)
+    when it holds a control character."""
+    text = str(text)
+    if not _NAME_CONTROLS.search(text):
+        return shlex.quote(text)
+    body = "".join(
+        "\\\\" if c == "\\" else "\\'" if c == "'" else _visible(c, 0x80) if _NAME_CONTROLS.match(c) else c
+        for c in text
+    )
+    return f"$'{body}'"
 
 
 _KINDS = {

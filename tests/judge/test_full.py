@@ -1,6 +1,7 @@
 """Each tensor judged to its own returned dtype: one tensor returned as float16 does not loosen
 the tolerance of another (a 5% error in a float64 tensor fails), and its twin, float16 on one
-tensor and every other exact, passes with each tensor's dtype on its verdict."""
+tensor and every other exact, passes with each tensor's dtype on its verdict. The loss value is
+judged to the dtype it came back in, too: a float16 tensor does not loosen a float64 loss's."""
 
 import numpy as np
 import pytest
@@ -85,3 +86,35 @@ def test_a_train_step_tensor_is_judged_to_its_own_dtype_too():
     off = [(right[0][0], right[0][1]), (new[1][0], CASE.params[1][1] - 1.05 * lr * oracle.grads[1][1])]
     rows = judge_update(CASE, oracle, off, lr)
     assert [(f.kind, f.layer, f.param) for f in rows] == [("update_mismatch", 2, "b")]
+
+
+LOSS_OFF = 1e-3  # relative: inside a float16 loss value's tolerance, far outside a float64 one's
+
+
+def test_the_planted_loss_error_is_inside_a_float16_tolerance():
+    """Why a float16 tensor used to hide it: the loss was judged to the narrowest tensor dtype."""
+    oracle = Oracle(CASE)
+    assert LOSS_OFF * abs(oracle.loss) <= oracle.judgement(np.float16).loss_tol
+    assert LOSS_OFF * abs(oracle.loss) > 100 * oracle.judgement(np.float64).loss_tol
+
+
+@pytest.mark.parametrize("mode", JUDGES)
+def test_a_float16_tensor_does_not_loosen_a_float64_loss_values_tolerance(mode):
+    make, judge = JUDGES[mode]
+    oracle = make(CASE)
+    loss = oracle.loss * (1 + LOSS_OFF)
+    failures, _, _ = judge(CASE, oracle, _returned(oracle), loss, loss_dtype="float64")
+    assert [(f.kind, f.tolerance) for f in failures] == [("loss_mismatch", oracle.judgement(np.float64).loss_tol)]
+    assert "the gradients of this case are right" in failures[0].detail
+
+
+@pytest.mark.parametrize("mode", JUDGES)
+def test_the_twin_an_exact_float64_loss_and_a_float16_loss_within_its_own_precision_pass(mode):
+    make, judge = JUDGES[mode]
+    oracle = make(CASE)
+    assert judge(CASE, oracle, _returned(oracle), oracle.loss, loss_dtype="float64")[0] == []
+    # a loss value returned as float16 is allowed float16's error, whatever the tensors' dtypes
+    off = oracle.loss * (1 + LOSS_OFF)
+    all64 = [(dW.copy(), db.copy()) for dW, db in oracle.grads]
+    assert judge(CASE, oracle, all64, off, loss_dtype="float16")[0] == []
+    assert [f.kind for f in judge(CASE, oracle, all64, off, loss_dtype="float64")[0]] == ["loss_mismatch"]

@@ -410,3 +410,84 @@ def test_a_mixed_precision_return_passes_and_says_so_in_every_format(tmp_path):
     graded = with_grading(r)
     for fmt in FORMATS:
         assert "mixed precision" in render(graded, fmt), fmt
+
+
+# The loss value crosses from the child with its own dtype and is judged to it: a float16 tensor
+# does not loosen a float64 loss's tolerance; a loss returned as float32 is allowed float32's.
+LOSS_OF_DTYPE = (
+    "import numpy as np\nfrom correct_vectorized import gradients as g64\n"
+    "def gradients(params, X, T, spec):\n"
+    "    J, grads = g64(params, X, T, spec)\n"
+    "    grads = [list(p) for p in grads]\n"
+    "    grads[0][0] = grads[0][0].astype(np.float16)  # one tensor in float16\n"
+    "    return LOSS, [tuple(p) for p in grads]\n"
+)
+LOSSES = {
+    "loss_off": "J * (1 + 1e-3)",  # a float64 loss 1e-3 off: inside float16's tolerance only
+    "loss_exact": "J",
+    "loss_float32": "np.float32(J)",  # right to float32: judged to float32, not to float64
+}
+
+
+def _loss_impl(tmp_path, name):
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "correct_vectorized.py").write_text((EXAMPLES / "correct_vectorized.py").read_text())
+    impl = tmp_path / f"{name}.py"
+    source = LOSS_OF_DTYPE.replace("LOSS", LOSSES[name])
+    if name == "loss_float32":
+        source = source.replace("grads[0][0] = grads[0][0].astype(np.float16)", "pass")
+    impl.write_text(source)
+    return str(impl)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_the_loss_value_is_judged_to_its_own_dtype(tmp_path, name):
+    r = run_check(_loss_impl(tmp_path, name), examples=15, sizes=(3, 4, 2), activations=("tanh", "sigmoid"), loss="sse")
+    if name == "loss_off":
+        assert r.verdict == "fail" and {f.kind for f in r.failures} == {"loss_mismatch"}, r.failures
+        assert "the gradients of this case are right" in r.failures[0].detail
+    else:
+        assert r.verdict == "pass", [f.detail for f in r.failures]
+
+
+# --- the same, with the harness run by an ordinary user (tests/users.py) ----------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_as_user():
+    from users import Runner, snapshot
+
+    runner = Runner("user")
+    try:
+        left_before = runner.leftovers()
+        outside = runner.outside()
+        outside_before = snapshot(outside)
+        runner.write("correct_vectorized.py", (EXAMPLES / "correct_vectorized.py").read_text())
+        options = ["--examples", "15", "--sizes", "3,4,2", "--activations", "tanh", "sigmoid", "--loss", "sse"]
+        runs = {}
+        for name, factor in (("mixed_bad", 1.05), ("mixed_ok", 1.0)):
+            runner.write(name + ".py", MIXED.replace("FACTOR", repr(factor)))
+            runs[name] = ["check", name + ".py", *options, "--format", "json", "--cases-dir", "cases"]
+        runner.write("loss_off.py", LOSS_OF_DTYPE.replace("LOSS", LOSSES["loss_off"]))
+        runs["loss_off"] = ["check", "loss_off.py", *options, "--format", "json", "--cases-dir", "cases"]
+        done = dict(zip(runs, runner.cli(list(runs.values()))))
+        yield {
+            "runs": done,
+            "outside_changed": snapshot(outside) != outside_before,
+            "left": runner.leftovers() - left_before,
+        }
+    finally:
+        runner.cleanup()
+
+
+def test_as_an_ordinary_user_a_float16_tensor_does_not_loosen_a_float64_ones_tolerance(mixed_as_user):
+    bad, ok = mixed_as_user["runs"]["mixed_bad"], mixed_as_user["runs"]["mixed_ok"]
+    assert bad["code"] == 1 and bad["seconds"] < 30, bad
+    report = json.loads(bad["out"])
+    assert {(f["kind"], f["layer"], f["param"]) for f in report["failures"]} == {("mismatch", 2, "b")}
+    assert ok["code"] == 0 and ok["seconds"] < 30, ok  # the twin
+    assert "mixed precision: the gradients came back in 2 dtypes" in ok["out"]
+    loss = mixed_as_user["runs"]["loss_off"]  # nor a float64 loss value's
+    assert loss["code"] == 1 and loss["seconds"] < 30, loss
+    assert {f["kind"] for f in json.loads(loss["out"])["failures"]} == {"loss_mismatch"}
+    assert not mixed_as_user["outside_changed"] and not mixed_as_user["left"], mixed_as_user["left"]

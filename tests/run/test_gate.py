@@ -6,6 +6,7 @@ The judging rules (floor, factor, non-finite figures) are tested on records, wit
 
 import json
 import math
+import os
 
 import pytest
 from conftest import EXAMPLES
@@ -315,3 +316,139 @@ def test_the_baseline_file_is_strict_json_even_for_non_finite_figures(tmp_path):
 def test_a_module_name_is_its_own_name():
     assert gate.name_of("examples/correct_vectorized.py") == "correct_vectorized"
     assert gate.name_of("mypackage.backprop") == "mypackage.backprop"
+
+
+# --- the gate run by an ordinary user (tests/users.py), who owns the baseline ----------------
+# The attack of the issue: the checked code rewrites the baseline (and its digest) while the
+# gate runs, so that the precision it lost passes. Each run asserts its exit code, a time bound,
+# that the recorded baseline and everything outside the work directory is unchanged, and that
+# nothing was left in the temp dir or /dev/shm.
+
+REWRITE = """
+import hashlib, json
+
+
+def rewrite(base):
+    try:
+        data = json.load(open(base))
+        for t in data["tensors"]:
+            t["max_rel"] = 1e300
+        text = json.dumps(data, indent=2) + "\\n"
+        with open(base, "w") as f:
+            f.write(text)
+        with open(base + ".sha256", "w") as f:
+            f.write(hashlib.sha256(text.encode()).hexdigest() + "  baseline.json\\n")
+        return True
+    except OSError as exc:
+        print("rewrite failed:", type(exc).__name__)
+        return False
+"""
+REWRITER = (
+    REWRITE
+    + """
+_inside = gradients
+
+
+def gradients(params, X, T, spec):
+    rewrite({BASE})  # won, the precision lost inside passes; lost, it is judged
+    return _inside(params, X, T, spec)
+"""
+)
+
+
+def _gate(impl, baseline, *args):
+    return ["gate", impl, "--baseline", baseline, "--format", "json", "--cases-dir", "cases", *OPTIONS, *args]
+
+
+@pytest.fixture(scope="module")
+def gated_as_user():
+    from users import Runner, snapshot
+
+    runner = Runner("user")
+    try:
+        left_before = runner.leftovers()
+        outside = runner.outside()
+        d = runner.dir
+        float32_inside = (EXAMPLES / "correct_float32.py").read_text() + FLOAT32_INSIDE
+        for sub, source in (
+            ("correct", (EXAMPLES / "correct_vectorized.py").read_text()),
+            ("attack", float32_inside + REWRITER.replace("{BASE}", repr(str(d / "base" / "baseline.json")))),
+        ):
+            (d / sub).mkdir()
+            runner.chown(d / sub)
+            runner.write(f"{sub}/impl.py", source)
+        (d / "base").mkdir()
+        runner.chown(d / "base")
+        record = _gate("correct/impl.py", "base/baseline.json", "--update", "--output", "record.json")
+        first = runner.cli([record])[0]
+        assert first["code"] == 0, first
+        recorded = snapshot(d / "base")
+        # planted as the user, after the gate recorded: a rewritten copy with the old digest,
+        # a copy without its digest, a link to the user's own file, a FIFO; and an untouched copy
+        for name in ("tampered", "undigested", "untouched", "twin"):
+            (d / name).mkdir()
+            for f in ("baseline.json", "baseline.json.sha256"):
+                (d / name / f).write_bytes((d / "base" / f).read_bytes())
+        data = json.loads((d / "tampered" / "baseline.json").read_text())
+        for t in data["tensors"]:
+            t["max_rel"] = 1e300
+        (d / "tampered" / "baseline.json").write_text(json.dumps(data, indent=2) + "\n")
+        (d / "undigested" / "baseline.json.sha256").unlink()
+        (d / "link.json").symlink_to(outside / "victim.txt")
+        os.mkfifo(d / "fifo.json")
+        runner.write("rewrite_twin.py", REWRITE)
+        for p in ("tampered", "undigested", "untouched", "twin", "link.json", "fifo.json"):
+            runner.chown(d / p)
+        outside_before = snapshot(outside)
+        runs = {
+            "attack": _gate("attack/impl.py", "base/baseline.json", "--output", "attack.json"),
+            "tampered": _gate("attack/impl.py", "tampered/baseline.json"),
+            "undigested": _gate("correct/impl.py", "undigested/baseline.json"),
+            "update_link": _gate("correct/impl.py", "link.json", "--update"),
+            "fifo": _gate("correct/impl.py", "fifo.json"),
+            "untouched": _gate("correct/impl.py", "untouched/baseline.json"),
+            # the twin: the same rewrite run by the harness's user outside a sandbox succeeds,
+            # and the gate then misses the lost precision (the digest stops a rewrite alone only)
+            "twin_rewrite": {"call": "rewrite_twin:rewrite", "kwargs": {"base": str(d / "twin" / "baseline.json")}},
+            "twin_attack": _gate("attack/impl.py", "twin/baseline.json"),
+        }
+        done = dict(zip(runs, runner.cli(list(runs.values()))))
+        yield {
+            "runner": runner,
+            "runs": done,
+            "baseline_changed": snapshot(d / "base") != recorded,
+            "outside_changed": snapshot(outside) != outside_before,
+            "left": runner.leftovers() - left_before,
+        }
+    finally:
+        runner.cleanup()
+
+
+GATED = {
+    "attack": (1, ""),  # the lost precision is judged: the rewrite did not happen
+    "tampered": (2, "does not match the digest the gate recorded"),
+    "undigested": (2, "has no digest beside it"),
+    "update_link": (2, "symbolic link"),
+    "fifo": (2, "FIFO"),
+    "untouched": (0, ""),
+    "twin_attack": (1, ""),  # the plain check's precision rows only: see below
+}
+
+
+@pytest.mark.parametrize("name", sorted(GATED))
+def test_as_an_ordinary_user_the_gate_gives_the_right_exit_in_time(gated_as_user, name):
+    run = gated_as_user["runs"][name]
+    code, message = GATED[name]
+    assert run["code"] == code and message in run["err"], run
+    assert run["seconds"] < 60, run
+    assert not gated_as_user["baseline_changed"] and not gated_as_user["outside_changed"]
+
+
+def test_as_an_ordinary_user_the_checked_code_cannot_rewrite_the_baseline(gated_as_user):
+    d = gated_as_user["runner"].dir
+    report = json.loads((d / "attack.json").read_text())
+    assert {f["kind"] for f in report["failures"]} >= {"precision_regression"}, report["failures"]
+    assert gated_as_user["runs"]["twin_rewrite"]["value"] is True  # the probe is real
+    twin = json.loads(gated_as_user["runs"]["twin_attack"]["out"])
+    assert "precision_regression" not in {f["kind"] for f in twin["failures"]}, twin["failures"]
+    assert not gated_as_user["left"], gated_as_user["left"]

@@ -112,6 +112,30 @@ def test_correct_implementation_round_trip(tmp_path):
     assert box.pid is None and gone(pid)
 
 
+@pytest.mark.parametrize(
+    "value, loss, dtype",
+    [("np.float32(0.5)", 0.5, "float32"), ("np.array([0.25], np.float16)", 0.25, "float16"), ("2", 2.0, "float64")],
+    ids=["float32-scalar", "float16-array", "int"],
+)
+def test_the_loss_values_own_dtype_crosses_from_the_child(tmp_path, value, loss, dtype):
+    impl = write_impl(tmp_path, f"return {value}, fill(params)")
+    params, X, T = make_case()
+    with Sandbox(impl, timeout=5) as box:
+        out = box.gradients(params, X, T, EVIL)
+    assert out.kind == "ok" and out.loss == loss and out.loss_dtype == dtype, out
+
+
+def test_a_loss_dtype_the_child_should_not_send_is_none():
+    from verifier.sandbox.protocol import loss_dtype
+
+    assert [loss_dtype({"loss_dtype": d}) for d in ("float32", "int8", ["float64"], None)] == [
+        "float32",
+        None,
+        None,
+        None,
+    ]
+
+
 def test_loss_form_dtype_and_output_pass_through(tmp_path):
     impl = write_impl(
         tmp_path,
@@ -125,7 +149,7 @@ def test_loss_form_dtype_and_output_pass_through(tmp_path):
     with Sandbox(impl, timeout=5) as box:
         out = box.gradients(params, X, T, EVIL)
         assert out.kind == "ok", out.detail
-        assert out.loss == 1.25
+        assert out.loss == 1.25 and out.loss_dtype == "float64"  # a Python float
         dW, db = out.grads[0]
         assert dW.dtype == np.float32 and dW.shape == params[0][0].T.shape  # wrong shape kept
         assert np.array_equal(dW, params[0][0].astype(np.float32).T)

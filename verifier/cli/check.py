@@ -227,7 +227,7 @@ def output_names(impls, fmt: str) -> list[str]:
     ext = FORMATS[fmt].extension
     out, seen = [], set()
     for impl in impls:
-        stem = os.path.splitext(os.path.basename(str(impl).rstrip("/")))[0] or "impl"
+        stem = safe_io.file_stem(impl)  # a student's file name: no control character reaches a file name
         name, n = f"{stem}.{ext}", 1
         while name in seen:
             n += 1

@@ -146,8 +146,9 @@ def _along(grads, v, derivs, tol):
             yield (l, name), got, ds[p], np.abs(flat) @ np.ravel(ts[p])
 
 
-def judge_fast(case, oracle, grads, loss, layout=None):
-    """(failures, tensor verdicts, dtype) like check.judge_gradients, by directions first."""
+def judge_fast(case, oracle, grads, loss, layout=None, loss_dtype=None):
+    """(failures, tensor verdicts, dtype) like check.judge_gradients, by directions first; the
+    loss value judged to `loss_dtype`, the dtype it came back in."""
     shaped = structure(case, grads, layout)
     if isinstance(shaped, Failure):
         return [shaped], [], None
@@ -172,7 +173,7 @@ def judge_fast(case, oracle, grads, loss, layout=None):
         verdict = tensor_verdict(l, name, g, oracle.grads[k][p], jd.tol[k][p], jd.centre[k][p], jd.radius[k][p])
         verdicts.append(replace(verdict, dtype=kinds[k][p]))
         failures += _entry_rows(case, oracle, grads, jd, verdict, g, off)
-    failures += loss_rows(case, oracle.loss, loss, jd, not failures)
+    failures += loss_rows(case, oracle.loss, loss, oracle.for_loss(jd, kinds, loss_dtype), not failures)
     return notes + failures, verdicts, dtype
 
 

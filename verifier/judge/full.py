@@ -16,8 +16,9 @@ from .rows import loss_rows, mismatch_row, nonfinite_rows, verdict_row
 from .shape import FLOAT_KINDS, bias_notes, dtypes_of, structure
 
 
-def judge_gradients(case, oracle, grads, loss, layout=None):
-    """(failures, tensor verdicts, dtype name) for one call's returned gradients."""
+def judge_gradients(case, oracle, grads, loss, layout=None, loss_dtype=None):
+    """(failures, tensor verdicts, dtype name) for one call's returned gradients; the loss value
+    judged to `loss_dtype`, the dtype it came back in."""
     shaped = structure(case, grads, layout)
     if isinstance(shaped, Failure):
         return [shaped], [], None
@@ -38,7 +39,8 @@ def judge_gradients(case, oracle, grads, loss, layout=None):
     for v in verdicts:
         if v.failed and not any(f.layer == v.layer and f.param == v.param for f in failures):
             failures.append(mismatch_row(case, oracle.grads, grads, jd, v))
-    return notes + failures + loss_rows(case, oracle.loss, loss, jd, not failures), verdicts, dtype
+    jd_loss = oracle.for_loss(jd, kinds, loss_dtype)
+    return notes + failures + loss_rows(case, oracle.loss, loss, jd_loss, not failures), verdicts, dtype
 
 
 def by_parts(tol):

@@ -45,7 +45,7 @@ class Oracle:
     def judgement_of(self, kinds) -> Judgement:
         """Tolerances for a result whose tensors came back in `kinds`, [(dW's dtype name, db's),
         ...]: each tensor's from its own dtype, so a float16 tensor loosens no other's; the loss
-        value's and the unit roundoff from the narrowest (the loss carries no dtype of its own)."""
+        value's and the unit roundoff from the narrowest (`for_loss` gives the loss its own)."""
         by = {k: self.judgement(FLOAT_KINDS[k]) for k in {k for pair in kinds for k in pair}}
         jd = by[narrowest(by)]
         if len(by) == 1:
@@ -60,6 +60,14 @@ class Oracle:
         """Tolerances for a result in `dtype`: its own rounding plus the oracle's."""
         jd = self.jd64 if np.dtype(dtype) == np.float64 else judgement(self.case, dtype)
         return jd._replace(tol=Summed(jd.tol, self.jd64.tol), loss_tol=jd.loss_tol + self.jd64.loss_tol)
+
+    def for_loss(self, jd: Judgement, kinds, loss_dtype: str | None) -> Judgement:
+        """`jd` (judgement_of(kinds)) with the loss value's tolerance of its own dtype: a float64
+        loss beside a float16 tensor is judged to float64. Without a dtype (none reported) the
+        loss is judged to the narrowest tensor's, as `jd` has it."""
+        if loss_dtype not in FLOAT_KINDS or loss_dtype == narrowest([k for pair in kinds for k in pair]):
+            return jd
+        return jd._replace(loss_tol=self.judgement(FLOAT_KINDS[loss_dtype]).loss_tol)
 
 
 class Summed(Sequence):

@@ -39,7 +39,7 @@ def mixed_note(tensors) -> str | None:
     parts = "; ".join(f"{k}: {', '.join(kinds[k])}" for k in order)
     return (
         f"mixed precision: the gradients came back in {len(kinds)} dtypes ({parts}); each tensor "
-        "was judged to its own dtype, and the loss value to the narrowest"
+        "was judged to its own dtype, as the loss value is"
     )
 
 

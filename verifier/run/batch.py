@@ -17,6 +17,10 @@ disagreeing, a crashed worker) gets an "error" result of its own; it never stops
 A worker that dies breaks the whole pool, and every submission it had not finished with it:
 those are run again, each alone in a fresh worker, so only a submission whose own worker dies
 there gets the "error" row.
+The workers make their sandboxes' work directories in one scratch directory of the run's,
+which this process removes when the pool is done: a worker that dies (and the classmates' workers
+a broken pool takes down with it) cannot clean up after its children, and would otherwise leave
+their work directories in the temp dir.
 Where the reports go, and the exit code, is the command line's (verifier/cli/check.py).
 """
 
@@ -25,13 +29,15 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import shutil
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import SpecError, VerifierError, harness_bug
 from ..records import CheckResult, Failure, RunConfig
-from ..safe_io import clean_text
+from ..safe_io import clean_text, file_stem, shown_name
 from .contract import run_file
 
 __all__ = ["case_stem", "error_result", "run_batch", "run_one", "shard", "worst_verdict"]
@@ -59,20 +65,35 @@ def run_batch(impls, config: RunConfig, *, case=None, jobs=1, on_done=None, work
         for k, impl in enumerate(impls):
             finish(k, work(impl, config, case, case_stem(impl)))
         return results  # type: ignore[return-value]
-    ctx = multiprocessing.get_context("spawn")
-    broken = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(impls)), mp_context=ctx) as pool:
-        futures = {pool.submit(work, impl, config, case, case_stem(impl)): k for k, impl in enumerate(impls)}
-        for future in as_completed(futures):
-            try:
-                finish(futures[future], future.result())
-            except BrokenProcessPool:  # some worker died: every unfinished job of the pool with it
-                broken.append(futures[future])
-    _alone(sorted(broken), impls, config, case, jobs, ctx, finish, work)
+    scratch = tempfile.mkdtemp(prefix="bpv-class-")
+    os.chmod(scratch, 0o711)  # run by root, each child's own uid must reach its work directory
+    try:
+        broken = []
+        with _pool(min(jobs, len(impls)), scratch) as pool:
+            futures = {pool.submit(work, impl, config, case, case_stem(impl)): k for k, impl in enumerate(impls)}
+            for future in as_completed(futures):
+                try:
+                    finish(futures[future], future.result())
+                except BrokenProcessPool:  # some worker died: every unfinished job of the pool with it
+                    broken.append(futures[future])
+        _alone(sorted(broken), impls, config, case, jobs, scratch, finish, work)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return results  # type: ignore[return-value]
 
 
-def _alone(ks, impls, config, case, jobs, ctx, finish, work) -> None:
+def _pool(workers: int, scratch: str) -> ProcessPoolExecutor:
+    """Workers started by spawn, whose temporary directories (their children's work
+    directories) go into `scratch`."""
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_use_tempdir, initargs=(scratch,))
+
+
+def _use_tempdir(path: str) -> None:
+    tempfile.tempdir = path
+
+
+def _alone(ks, impls, config, case, jobs, scratch, finish, work) -> None:
     """Each job of `ks` again, each in a fresh pool of one worker (`jobs` at a time): a worker
     that dies now died checking that submission, and costs it alone."""
     ks = list(ks)
@@ -80,7 +101,7 @@ def _alone(ks, impls, config, case, jobs, ctx, finish, work) -> None:
     while ks or running:
         while ks and len(running) < jobs:
             k = ks.pop(0)
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            pool = _pool(1, scratch)
             running[pool.submit(work, impls[k], config, case, case_stem(impls[k]))] = (k, pool)
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
@@ -101,11 +122,11 @@ def run_one(impl, config: RunConfig, case=None, case_stem=None) -> CheckResult:
 
 
 def case_stem(impl) -> str:
-    """The name a class run saves a submission's minimal cases under: its file's stem and 8 hex
-    digits of its path as given, normalised (`a/impl.py` and `b/impl.py` differ; the same path
+    """The name a class run saves a submission's minimal cases under: its file's stem (made a
+    safe file name: safe_io.file_stem) and 8 hex digits of its path as given, normalised (`a/impl.py` and `b/impl.py` differ; the same path
     gives the same name on every machine and in every shard)."""
     impl = str(impl)
-    stem = os.path.splitext(os.path.basename(impl.rstrip("/")))[0] or "impl"
+    stem = file_stem(impl)
     return f"{stem}-{hashlib.sha256(os.path.normpath(impl).encode('utf-8')).hexdigest()[:8]}"
 
 
@@ -140,7 +161,7 @@ def error_result(impl, message, seconds, seed):
         verdict="error",
         seed=seed,
         examples=0,
-        implementation=impl,
+        implementation=shown_name(impl),
         references=(),
         failures=(Failure(kind="error", detail=clean_text(message)),),  # may quote the code's import error
         seconds=seconds,

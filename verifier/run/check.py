@@ -242,7 +242,7 @@ def run_check(
         verdict=("error" if all(f.kind in NO_VERDICT for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
         examples=len(runs),
-        implementation=str(impl),
+        implementation=safe_io.shown_name(impl),  # a student's file name: shown, never raw
         references=_references(config, [c for c, _ in runs]),
         failures=tuple(failures),
         mode=config.mode,
@@ -294,10 +294,10 @@ def _finish(session, failures, minimal, impl, case_stem=None):
         path = None
         if session.config.cases_dir:
             safe_io.output_dir(session.config.cases_dir, what="cases directory")
-            stem = case_stem or os.path.splitext(os.path.basename(str(impl)))[0]
+            stem = case_stem or safe_io.file_stem(impl)
             name = f"{stem}-minimal.json" if n == 0 else f"{stem}-minimal-{n + 1}.json"
             path = casefile.save(case, os.path.join(session.config.cases_dir, name), own_dir=True)
-        replay = f"backprop-verify check {impl} --case {path}" if path else None
+        replay = f"backprop-verify check {safe_io.shell_word(impl)} --case {safe_io.shell_word(path)}" if path else None
         ours = [i for i, f in enumerate(out) if _class(f) == key and f.case == casefile.summary(case)]
         label = _diagnosis(session, case) if any(out[i].kind == "mismatch" for i in ours) else (None, None)
         steps = [out[i] for i in ours if out[i].kind == "update_mismatch" and out[i].diagnosis is None]

@@ -75,11 +75,14 @@ def remote_check(name: str, source: str | None, config: RunConfig, case=None) ->
 def _renamed(result: CheckResult, path: str, name: str) -> CheckResult:
     """The worker's copy's path replaced by the submission's name in the result's words."""
 
-    def fix(text):
-        return text.replace(path, name) if isinstance(text, str) else text
+    def fix(text, old=path, new=name):
+        return text.replace(old, new) if isinstance(text, str) else text
 
-    failures = tuple(replace(f, detail=fix(f.detail), replay=fix(f.replay)) for f in result.failures)
-    return replace(result, implementation=name, failures=failures)
+    def fix_replay(text):
+        return fix(text, safe_io.shell_word(path), safe_io.shell_word(name))
+
+    failures = tuple(replace(f, detail=fix(f.detail), replay=fix_replay(f.replay)) for f in result.failures)
+    return replace(result, implementation=safe_io.shown_name(name), failures=failures)
 
 
 def run_on_cluster(impls, config: RunConfig, address, *, case=None, on_done=None) -> list[CheckResult]:

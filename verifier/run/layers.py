@@ -20,7 +20,7 @@ from ..judge import layers as jl
 from ..judge import selfdiff
 from ..judge.layers import batch_factor
 from ..records import CheckResult, Failure, LayerCase, RunConfig
-from ..safe_io import clean_text
+from ..safe_io import clean_text, shell_word, shown_name
 from ..sandbox.requests import Evaluations, evaluate, layer_call
 from . import explore
 from .explore import Stop
@@ -146,7 +146,7 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
             # each (kind, argument) shrunk on its own: an affine with a wrong dx and a wrong db
             # shows both, each on its smallest case
             rows = [f for key in classes for f in _shrunk(strat, judge, key, rows, config)]
-        replay = f"backprop-verify check {impl} --layer {name} --seed {config.seed}"
+        replay = f"backprop-verify check {shell_word(impl)} --layer {shell_word(name)} --seed {config.seed}"
         seen = []
         for f in rows:  # one row per (kind, argument): the first, on the smallest case
             if (f.kind, f.param) not in seen:
@@ -165,7 +165,7 @@ def run_layers(impl, box, contract: dict, config: RunConfig, progress=None) -> C
         verdict=("error" if all(f.kind == "incomplete" for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
         examples=examples,
-        implementation=str(impl),
+        implementation=shown_name(impl),
         references=tuple(sorted(judges)),
         failures=tuple(failures),
         dtype="float64",

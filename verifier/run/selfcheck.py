@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-from .. import casefile
+from .. import casefile, safe_io
 from ..errors import ImplementationError, SpecError
 from ..judge import selfdiff, selfjudge
 from ..judge.rows import row
@@ -104,7 +104,7 @@ def run_self(impl, config: RunConfig, *, case=None, progress=None) -> CheckResul
         verdict=("error" if all(f.kind == "incomplete" for f in failures) else "fail") if failures else "pass",
         seed=config.seed,
         examples=len(runs),
-        implementation=str(impl),
+        implementation=safe_io.shown_name(impl),
         references=tuple(f"self:{m}" for m in methods),
         failures=tuple(failures),
         dtype="float64",
@@ -139,9 +139,14 @@ def _saved(failures, minimal, impl, config: RunConfig):
         path = None
         if config.cases_dir:
             os.makedirs(config.cases_dir, exist_ok=True)
-            stem = os.path.splitext(os.path.basename(str(impl)))[0]
+            stem = safe_io.file_stem(impl)
             path = casefile.save(case, os.path.join(config.cases_dir, f"{stem}-self-minimal-{n + 1}.json"))
-        replay = f"backprop-verify check {impl} --against {config.against} --case {path}" if path else None
+        replay = (
+            f"backprop-verify check {safe_io.shell_word(impl)} --against {config.against} "
+            f"--case {safe_io.shell_word(path)}"
+            if path
+            else None
+        )
         out = [
             replace(f, case_file=path, replay=replay)
             if shrink.failure_class(f) == key and f.case == casefile.summary(case)

@@ -163,7 +163,9 @@ class Session:
         if outcome.kind not in ("ok", "mutated_input"):
             result = [row(outcome.kind, outcome.detail, case)], [], None
         else:
-            failures, verdicts, dtype = judge(case, oracle, outcome.grads, outcome.loss, layout)
+            failures, verdicts, dtype = judge(
+                case, oracle, outcome.grads, outcome.loss, layout, loss_dtype=outcome.loss_dtype
+            )
             self.judged["loss"] += outcome.loss is not None
             if outcome.kind == "mutated_input":
                 failures.insert(0, row("mutated_input", outcome.detail, case))

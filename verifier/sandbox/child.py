@@ -176,7 +176,7 @@ def _load(impl):
 def _call(header, arrays):
     nlayers = int(header["nlayers"])
     fn_name = header["fn"]
-    reply = {"kind": "ok", "detail": "", "loss": None, "mutated": [], "seconds": 0.0}
+    reply = {"kind": "ok", "detail": "", "loss": None, "loss_dtype": None, "mutated": [], "seconds": 0.0}
     fn = getattr(_module, fn_name, None) if _module is not None else None
     if not callable(fn):
         sig = "gradients(params, X, T, spec)" if fn_name == "gradients" else "train_step(params, X, T, spec, lr)"
@@ -237,7 +237,7 @@ def _call(header, arrays):
     out = []
     if reply["kind"] == "ok":
         try:
-            loss, out = values.convert(result, nlayers, fn_name)
+            loss, out, reply["loss_dtype"] = values.convert(result, nlayers, fn_name)
             reply["loss"] = loss
             nbytes = sum(a.nbytes for a in out)
             cap = int(header["reply_cap"])

@@ -228,9 +228,15 @@ def _is_scalar(obj):
     return hasattr(obj, "__array__") and getattr(obj, "size", None) == 1 and not isinstance(obj, (list, tuple))
 
 
+LOSS_DTYPES = ("float16", "float32", "float64")  # what a loss value is judged to (DESIGN 8)
+
+
 def convert(result, nlayers, what):
-    """(loss or None, [W1, b1, ..., WL, bL] as arrays) from what the user returned."""
-    loss = None
+    """(loss or None, [W1, b1, ..., WL, bL] as arrays, the loss's dtype name or None) from what
+    the user returned. The loss's dtype is the one it came back in (a Python float is float64;
+    an integer, or a float wider than float64, is judged as float64): the loss value is judged
+    to its own precision, as each tensor is, never to the narrowest tensor's."""
+    loss, loss_dtype = None, None
     if (
         isinstance(result, (tuple, list))
         and len(result) == 2
@@ -242,6 +248,7 @@ def convert(result, nlayers, what):
             if loss_arr.dtype.kind not in "biuf":
                 raise TypeError(str(loss_arr.dtype))
             loss = float(loss_arr.reshape(-1)[0])
+            loss_dtype = loss_arr.dtype.name if loss_arr.dtype.name in LOSS_DTYPES else "float64"
         except BaseException:
             raise BadOutput(f"the loss value: expected a real number, got {_type_name(result[0])}") from None
         result = result[1]
@@ -268,4 +275,4 @@ def convert(result, nlayers, what):
             raise BadOutput(f"layer {layer}: expected a ({names[0]}, {names[1]}) pair, got {got}")
         for name, obj in zip(names, pair):
             arrays.append(_to_array(obj, f"layer {layer} {name}"))
-    return loss, arrays
+    return loss, arrays, loss_dtype

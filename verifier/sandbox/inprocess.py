@@ -107,7 +107,7 @@ class InProcess:
             return CallOutcome("exception", values.exception_text(exc.with_traceback(exc.__traceback__.tb_next)))
         seconds = time.perf_counter() - t0
         try:
-            loss, arrays = values.convert(result, len(params), fn_name)
+            loss, arrays, loss_dtype = values.convert(result, len(params), fn_name)
         except values.BadOutput as exc:
             return CallOutcome("bad_output", f"{fn_name} returned the wrong kind of value: {exc}")
         pairs = [(arrays[2 * i], arrays[2 * i + 1]) for i in range(len(params))]
@@ -123,6 +123,7 @@ class InProcess:
             kind,
             detail,
             loss=loss,
+            loss_dtype=loss_dtype,
             seconds=seconds,
             grads=pairs if fn_name == "gradients" else None,
             params=pairs if fn_name == "train_step" else None,

@@ -53,7 +53,7 @@ from ..records import CallOutcome, RunConfig
 from .exchange import Exchange
 from .limits import LEVELS, init_request, isolation_level, kill_group, release, spawn, worker_pid
 from .prestart import take
-from .protocol import Broken, as_text, call_fields, check_description, pack_inputs, spec_json
+from .protocol import Broken, as_text, call_fields, check_description, loss_dtype, pack_inputs, spec_json
 
 OUTPUT_EXCERPT = 4096  # characters of captured output put into a CallOutcome
 _KINDS = ("ok", "exception", "timeout", "exited", "bad_output", "mutated_input")
@@ -477,6 +477,7 @@ class Sandbox(Exchange):
             kind=kind,
             detail=detail,
             loss=loss if pairs is not None else None,
+            loss_dtype=loss_dtype(header) if pairs is not None and loss is not None else None,
             grads=pairs if fn == "gradients" else None,
             params=pairs if fn == "train_step" else None,
             output=self._excerpt(),

@@ -283,6 +283,13 @@ def call_fields(header: dict, wall: float) -> tuple[str, float, float | None, tu
     return detail, seconds, loss, mutated
 
 
+def loss_dtype(header: dict) -> str | None:
+    """The dtype name the call's loss value came back in (child_values.LOSS_DTYPES), or None
+    when there is no loss or the header names something else."""
+    name = header.get("loss_dtype")
+    return name if name in ("float16", "float32", "float64") else None  # the child's LOSS_DTYPES
+
+
 def _is_real(x) -> TypeGuard[int | float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
