@@ -28,9 +28,19 @@ def gradients(params, X, T, spec):
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
+    """Two worker processes whose temp dir is this module's: a worker killed mid-call (below)
+    leaves its sandbox child's work directory behind on its machine, as any killed process
+    leaves its temp files; here that machine's temp dir is the test's own, removed with it."""
+    tmp = tmp_path_factory.mktemp("workers-tmp")
+    os.chmod(tmp, 0o755)  # run as root, the children's own uids enter their directories
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        env={"TMPDIR": str(tmp)},
     ) as c:
         yield c
 

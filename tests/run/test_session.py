@@ -207,7 +207,7 @@ def test_an_oracle_computed_beside_the_call_is_waited_for_and_its_error_wins():
     s = session.Session(Box(), {}, RunConfig())
     seen = []
 
-    def judge(c, oracle, grads, loss, layout):
+    def judge(c, oracle, grads, loss, layout, loss_dtype=None):
         seen.append(oracle)
         return [], [], "float64"
 
