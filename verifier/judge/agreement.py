@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from ..records import Failure, TensorVerdict
-from .compare import compare_gradients, entry_errors, part, row_blocks, tensor_verdict
+from .compare import BLOCK, compare_gradients, entry_errors, part, row_blocks, tensor_verdict
 from .references import LOSS_PAIR, REFERENCES, SECOND_FORWARD, RefOutput, second_loss
 from .rows import row, verdict_row
 from .tolerance import Judgement, judgement
@@ -53,23 +53,35 @@ def pair_verdicts(got: RefOutput, expected: RefOutput, jd: Judgement) -> list[Te
 
 def pair_agrees(got: RefOutput, expected: RefOutput, jd: Judgement) -> bool:
     """Whether pair_verdicts would fail nothing, without building verdicts, block by block
-    (compare.row_blocks): no tolerance or mask the size of a whole tensor is made."""
+    (compare.row_blocks): no tolerance or mask the size of a whole tensor is made. A small
+    network's tensors are judged together, as one block."""
     outputs = (got, expected)
-    for l, (tl, rl) in enumerate(zip(jd.tol, jd.radius)):
-        for p in (0, 1):
-            g, e = np.atleast_1d(got.grads[l][p]), np.atleast_1d(expected.grads[l][p])
-            shape = e.shape
-            for rows in row_blocks(shape):
-                tol = np.multiply(part(tl[p], rows, shape), 2.0)
-                excused = part(rl[p], rows, shape) > 0
-                for o in outputs:
-                    if o.extra_tol is not None:
-                        tol += part(o.extra_tol[l][p], rows, shape)
-                    if o.excused is not None:
-                        excused |= part(o.excused[l][p], rows, shape)
-                if entry_errors(g[rows], e[rows], tol, excused=excused)[0].any():
-                    return False
+    tensors = [(l, p) for l in range(len(jd.tol)) for p in (0, 1)]
+    if sum(np.size(expected.grads[l][p]) for l, p in tensors) <= BLOCK:
+        pieces = [_pair_block(outputs, jd, l, p, slice(None)) for l, p in tensors]
+        g, e, tol, excused = (np.concatenate([np.ravel(piece[k]) for piece in pieces]) for k in range(4))
+        return not entry_errors(g, e, tol, excused=excused)[0].any()
+    for l, p in tensors:
+        for rows in row_blocks(np.shape(np.atleast_1d(expected.grads[l][p]))):
+            g, e, tol, excused = _pair_block(outputs, jd, l, p, rows)
+            if entry_errors(g, e, tol, excused=excused)[0].any():
+                return False
     return True
+
+
+def _pair_block(outputs, jd: Judgement, l: int, p: int, rows):
+    """(got, expected, tolerance, excused) of rows `rows` of tensor p of layer l (0-based)."""
+    got, expected = outputs
+    g, e = np.atleast_1d(got.grads[l][p]), np.atleast_1d(expected.grads[l][p])
+    shape = e.shape
+    tol = np.multiply(part(jd.tol[l][p], rows, shape), 2.0)
+    excused = part(jd.radius[l][p], rows, shape) > 0
+    for o in outputs:
+        if o.extra_tol is not None:
+            tol += part(o.extra_tol[l][p], rows, shape)
+        if o.excused is not None:
+            excused |= part(o.excused[l][p], rows, shape)
+    return g[rows], e[rows], tol, excused
 
 
 def losses_agree(a: float, b: float, jd: Judgement) -> bool:

@@ -51,6 +51,18 @@ def oracle_of(case, config: RunConfig):
     return Oracle(case, full_oracles(case, config.jax))
 
 
+OVERLAP_MIN = 50_000  # parameters from which a case's references are computed beside the call
+
+
+def oracle_beside_call(case, config: RunConfig):
+    """The oracle of `case`, computed in a thread while the code runs (run/session.py:
+    Background) when the network is big enough for that to pay: on a small one the thread's
+    start and the hand-over of the interpreter lock cost more than the milliseconds overlapped."""
+    if sum(W.size + b.size for W, b in case.params) >= OVERLAP_MIN:
+        return Background(oracle_of, case, config)
+    return oracle_of(case, config)
+
+
 def judge_of(config: RunConfig):
     return fast.judge_fast if config.mode == "fast" else judge_gradients
 
@@ -199,8 +211,7 @@ def run_check(
             if session.stopped:
                 raise Stop(session.stopped)
             before = session.skipped
-            # the references are computed while the code runs (run/session.py: Background)
-            rows, verdicts, dtype = session.check(c, Background(oracle_of, c, config), judge_of(config))
+            rows, verdicts, dtype = session.check(c, oracle_beside_call(c, config), judge_of(config))
             if session.skipped > before and case is None:
                 from .. import strategies  # drawn cases only: loaded by strategy_for already
 
