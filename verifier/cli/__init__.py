@@ -21,7 +21,6 @@ import sys
 COMMANDS = ("check", "gate", "crosscheck", "grad", "merge")
 _ORDER = ("crosscheck", "grad", "check", "gate", "merge")  # as `--help` lists them
 _RUN_CODE = ("check", "gate")  # the commands whose first step is a sandbox child
-EXIT_ERROR = 2
 
 
 def command(name: str):
@@ -74,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     early_child(argv)  # first: nothing of the harness is imported yet
     from ..errors import VerifierError, harness_bug
     from ..safe_io import clean_text
+    from .common import EXIT_ERROR
 
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:

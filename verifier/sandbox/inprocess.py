@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ImplementationError
 from ..records import CallOutcome
-from . import child_values as values
+from .child_values import BadOutput, attribute_names, convert, exception_text, make_spec
 
 
 class InProcess:
@@ -51,7 +51,7 @@ class InProcess:
         names = {}
         for attr in ("SUPPORTED_ACTIVATIONS", "SUPPORTED_LOSSES"):
             try:
-                names[attr] = values.attribute_names(self._attr(attr), attr)
+                names[attr] = attribute_names(self._attr(attr), attr)
             except TypeError as exc:
                 raise ImplementationError(f"{self.name}: {exc}") from None
         layout = self._attr("LAYOUT")
@@ -59,7 +59,7 @@ class InProcess:
             raise ImplementationError(f'{self.name}: LAYOUT must be a string such as "in_out"')
         try:
             loss = self._attr("LOSS")
-            names["LOSS"] = None if loss is None else values.attribute_names(loss, "SUPPORTED_LOSSES")[0]
+            names["LOSS"] = None if loss is None else attribute_names(loss, "SUPPORTED_LOSSES")[0]
         except TypeError as exc:
             raise ImplementationError(f"{self.name}: LOSS: {exc}") from None
         targets = self._attr("TARGETS")
@@ -86,9 +86,9 @@ class InProcess:
     def supports(self, spec):
         """The module's supports(spec): its answer in `accepted`, or the exception it raised."""
         try:
-            value = self._supports(values.make_spec(spec))
+            value = self._supports(make_spec(spec))
         except Exception as exc:
-            return CallOutcome("exception", values.exception_text(exc))
+            return CallOutcome("exception", exception_text(exc))
         if not isinstance(value, (bool, np.bool_)):
             return CallOutcome("bad_output", f"supports(spec) returned {type(value).__name__}, not True or False")
         return CallOutcome("ok", accepted=bool(value))
@@ -100,15 +100,15 @@ class InProcess:
         given = list(user_params)
         t0 = time.perf_counter()
         try:
-            result = fn(user_params, copies[-2], copies[-1], values.make_spec(spec), *lr)
+            result = fn(user_params, copies[-2], copies[-1], make_spec(spec), *lr)
         except SystemExit as exc:
             return CallOutcome("exited", f"{fn_name} called sys.exit({exc.code!r})")
         except Exception as exc:
-            return CallOutcome("exception", values.exception_text(exc.with_traceback(exc.__traceback__.tb_next)))
+            return CallOutcome("exception", exception_text(exc.with_traceback(exc.__traceback__.tb_next)))
         seconds = time.perf_counter() - t0
         try:
-            loss, arrays, loss_dtype = values.convert(result, len(params), fn_name)
-        except values.BadOutput as exc:
+            loss, arrays, loss_dtype = convert(result, len(params), fn_name)
+        except BadOutput as exc:
             return CallOutcome("bad_output", f"{fn_name} returned the wrong kind of value: {exc}")
         pairs = [(arrays[2 * i], arrays[2 * i + 1]) for i in range(len(params))]
         kind, detail = "ok", ""
