@@ -23,6 +23,7 @@ of any size costs microseconds and replays exactly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -144,22 +145,38 @@ def network_specs(
     return _network_specs(min_depth, max_depth, max_width, acts, hidden, usable, sizes, 1 if one_output else 2, targets)
 
 
+@functools.cache
+def _integers(lo: int, hi: int) -> SearchStrategy[int]:
+    """st.integers(lo, hi), built once: a strategy made afresh for every draw is validated,
+    labelled and checked for emptiness each time, most of a small case's generation cost."""
+    return st.integers(lo, hi)
+
+
+@functools.cache
+def _one_of(values: tuple) -> SearchStrategy:
+    """st.sampled_from(values), built once (see _integers)."""
+    return st.sampled_from(values)
+
+
+_BOOLEANS = st.booleans()
+
+
 @st.composite
 def _network_specs(draw, min_depth, max_depth, max_width, acts, hidden, usable, sizes, min_outputs, targets):
     if sizes is None:
-        depth = draw(st.integers(min_depth, max_depth if hidden else 1))
-        widths = [draw(st.integers(1, max_width))]
+        depth = draw(_integers(min_depth, max_depth if hidden else 1))
+        widths = [draw(_integers(1, max_width))]
         for i in range(depth):
             lo = min_outputs if i == depth - 1 else 1
-            square = draw(st.booleans())
-            widths.append(widths[-1] if square and widths[-1] >= lo else draw(st.integers(lo, max_width)))
+            square = draw(_BOOLEANS)
+            widths.append(widths[-1] if square and widths[-1] >= lo else draw(_integers(lo, max_width)))
         sizes = tuple(widths)
     sizes = tuple(int(n) for n in sizes)
-    chosen = [draw(st.sampled_from(hidden)) for _ in sizes[1:-1]]
+    chosen = [draw(_one_of(tuple(hidden))) for _ in sizes[1:-1]]
     # With one output, softmax (and so softmax_ce) is left out; with several, every pair fits.
-    losses = [n for n in usable if any(fits(a, n, sizes[-1]) for a in acts)]
-    loss = draw(st.sampled_from(losses))
-    out = draw(st.sampled_from([a for a in acts if fits(a, loss, sizes[-1])]))
+    losses = tuple(n for n in usable if any(fits(a, n, sizes[-1]) for a in acts))
+    loss = draw(_one_of(losses))
+    out = draw(_one_of(tuple(a for a in acts if fits(a, loss, sizes[-1]))))
     return validate_spec(NetworkSpec(sizes, tuple(chosen) + (out,), loss, targets))
 
 
@@ -200,16 +217,16 @@ def cases(
     if unknown:
         raise SpecError(f"unknown regime {unknown}; choose from {', '.join(REGIMES)}")
     spec = draw(specs if specs is not None else network_specs(**spec_kwargs))
-    B = int(batch) if batch is not None else draw(st.integers(1, max_batch))
-    regime = draw(st.sampled_from(tuple(regimes)))
+    B = int(batch) if batch is not None else draw(_integers(1, int(max_batch)))
+    regime = draw(_one_of(tuple(regimes)))
     layer = 0
     if regime == "saturated":
         choices = saturable_layers(spec)
         if not choices:
             regime = "normal"
         else:
-            layer = draw(st.sampled_from(choices))
-    seed = draw(st.integers(0, 2**32 - 1))
+            layer = draw(_one_of(tuple(choices)))
+    seed = draw(_integers(0, 2**32 - 1))
     return case_from_draw(spec, B, regime, seed, layer)
 
 
