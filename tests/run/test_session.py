@@ -220,3 +220,72 @@ def test_an_oracle_computed_beside_the_call_is_waited_for_and_its_error_wins():
     with pytest.raises(ReferenceDisagreement):
         s.check(case, session.Background(disagree), judge)
     assert seen == ["the oracle"]  # nothing judged against an oracle that is not there
+
+
+def test_a_later_is_computed_once_and_its_error_is_raised_where_asked_for():
+    calls = []
+    later = session.Later(lambda x: calls.append(x) or x * 2, 21)
+    later()
+    later()  # a retried call runs its meanwhile again: the work is done once
+    assert later.result() == 42 and calls == [21]
+    assert session.resolved(session.Later(lambda: "oracle")) == "oracle"  # never run by a call: run now
+
+    def broken():
+        raise ValueError("the references disagree")
+
+    pending = session.Later(broken)
+    pending()  # inside the sandbox's exchange: nothing raised there
+    with pytest.raises(ValueError, match="disagree"):
+        pending.result()
+
+
+def _overlapping_box(case, log, overlaps=True):
+    import numpy as np
+
+    from verifier.records import CallOutcome
+
+    class Box:
+        def gradients(self, *args, meanwhile=None):
+            log.append("gradients")
+            if meanwhile is not None:
+                meanwhile()
+            return CallOutcome(kind="ok", grads=[(np.zeros_like(W), np.zeros_like(b)) for W, b in case.params])
+
+        def train_step(self, *args, meanwhile=None):
+            log.append("train_step")
+            if meanwhile is not None:
+                meanwhile()
+            return CallOutcome(kind="ok", params=[(W.copy(), b.copy()) for W, b in case.params])
+
+    Box.overlaps = overlaps
+    return Box()
+
+
+@pytest.mark.parametrize("overlaps", [True, False], ids=["sandbox", "runner-without-overlap"])
+def test_the_oracle_is_computed_during_gradients_and_the_judging_during_train_step(overlaps):
+    """With a runner that overlaps (a Sandbox) the oracle is computed inside the gradients call
+    and the gradients are judged inside the train_step call; one that does not gets each first.
+    The rows are the same either way: the gradients' failures, then train_step's."""
+    from verifier.records import Failure, NetworkSpec
+    from verifier.run.check import oracle_of
+    from verifier.strategies import case_from_draw
+
+    case = case_from_draw(NetworkSpec((2, 3, 1), ("tanh", "identity"), "sse"), 2, "normal", 0)
+    log = []
+    s = session.Session(_overlapping_box(case, log, overlaps), {"has_train_step": True}, RunConfig())
+
+    def oracle():
+        log.append("oracle")
+        return oracle_of(case, RunConfig())
+
+    def judge(c, oracle, grads, loss, layout, loss_dtype=None):
+        log.append("judge")
+        return [Failure("wrong_gradient", "planted")], [], "float64"
+
+    failures, _, dtype = s.check(case, session.Later(oracle), judge)
+    if overlaps:
+        assert log == ["gradients", "oracle", "train_step", "judge"]
+    else:
+        assert log == ["oracle", "gradients", "judge", "train_step"]
+    assert failures[0].detail == "planted" and dtype == "float64"
+    assert len(failures) == 2 and failures[1].kind != "wrong_gradient"  # train_step returned params unchanged

@@ -180,6 +180,35 @@ def test_train_step_returns_params(tmp_path):
         assert np.allclose(out.params[0][0], params[0][0] - 0.05)
 
 
+def test_meanwhile_runs_while_the_child_works(tmp_path):
+    """The harness's own work for a case (`meanwhile`) overlaps the user's call: a 1 s call and
+    1 s of harness work take well under the 2 s they would one after the other."""
+    impl = write_impl(tmp_path, "time.sleep(spec['sleep'])")
+    params, X, T = make_case()
+    ran = []
+    with Sandbox(impl, timeout=5) as box:
+        box.describe()
+        t0 = time.monotonic()
+        out = box.gradients(params, X, T, dict(EVIL, sleep=1.0), meanwhile=lambda: ran.append(time.sleep(1.0)))
+        took = time.monotonic() - t0
+    assert out.kind == "ok" and ran == [None]
+    assert took < 1.7, took
+
+
+def test_meanwhile_is_not_counted_as_the_childs_time(tmp_path):
+    """Harness work longer than the call's timeout does not time out a quick call; the twin, a
+    call that hangs, still times out with the same harness work beside it."""
+    impl = write_impl(tmp_path, "time.sleep(spec['sleep'])")
+    params, X, T = make_case()
+    with Sandbox(impl, timeout=1.0) as box:
+        box.describe()
+        quick = box.gradients(params, X, T, dict(EVIL, sleep=0.1), meanwhile=lambda: time.sleep(1.3))
+        hangs = box.gradients(params, X, T, dict(EVIL, sleep=30), meanwhile=lambda: time.sleep(0.1))
+    assert quick.kind == "ok", quick.detail
+    assert_correct(quick, params)
+    assert hangs.kind == "timeout", hangs.detail
+
+
 def test_module_name_impl(tmp_path, monkeypatch):
     os.chmod(tmp_path, 0o755)  # run by root, the child's own uid must be able to read it
     (tmp_path / "bpv_user_mod.py").write_text(TEMPLATE.format(body="        pass"))

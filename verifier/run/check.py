@@ -24,7 +24,7 @@ from ..sandbox import Sandbox
 from ..specs import TARGETS, activation_names, loss_name
 from . import explore, shrink
 from .explore import Stop
-from .session import Background, Session, to_user
+from .session import Background, Later, Session, to_user
 
 MODES = ("full", "fast")  # fast: see verifier/judge/fast.py
 
@@ -55,12 +55,14 @@ OVERLAP_MIN = 50_000  # parameters from which a case's references are computed b
 
 
 def oracle_beside_call(case, config: RunConfig):
-    """The oracle of `case`, computed in a thread while the code runs (run/session.py:
-    Background) when the network is big enough for that to pay: on a small one the thread's
-    start and the hand-over of the interpreter lock cost more than the milliseconds overlapped."""
+    """The oracle of `case`, computed while the code runs: in a thread (run/session.py:
+    Background) when the network is big enough for that to pay, from the start of the call;
+    else once the call's request is sent, in this thread while the child works (Later): on a
+    small network a thread's start and the hand-over of the interpreter lock cost more than
+    the milliseconds overlapped."""
     if sum(W.size + b.size for W, b in case.params) >= OVERLAP_MIN:
         return Background(oracle_of, case, config)
-    return oracle_of(case, config)
+    return Later(oracle_of, case, config)
 
 
 def judge_of(config: RunConfig):

@@ -10,8 +10,10 @@ first pays for start-up and compiling), and a run that spends its budget ends th
 gets at most the time left in the budget; a call cut short by the budget is not the code's
 timeout, and its case is not judged.
 
-A case's references are computed while the user's code runs (`Background`): the two are
-independent until the judging, and the machine has a core for each.
+A case's references are computed while the user's code runs, and its gradients are judged while
+its train_step runs: the two are independent until the judging, and the machine has a core for
+each. A big network's references start in a thread (`Background`); a small one's are computed
+in this thread once the call's request is sent (`Later`, the sandbox's `meanwhile`).
 """
 
 from __future__ import annotations
@@ -76,9 +78,37 @@ class Background:
         return self._value
 
 
+class Later:
+    """fn(*args), computed once, when first called: by the sandbox while the user's code runs in
+    its child (the `meanwhile` of a call), else by `result()`. No thread: the child is the other
+    process, so a small case's references cost no thread start or lock hand-over. What fn raised
+    is kept and raised by `result()`, never inside the sandbox's exchange."""
+
+    def __init__(self, fn, *args):
+        self._fn, self._args = fn, args
+        self._done = False
+        self._value = self._error = None
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._value = self._fn(*self._args)
+        except BaseException as exc:  # re-raised where the result is asked for
+            self._error = exc
+        self._fn = self._args = None
+
+    def result(self):
+        self()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def resolved(oracle):
-    """The oracle itself, once a Background computing it is done."""
-    return oracle.result() if isinstance(oracle, Background) else oracle
+    """The oracle itself, once a Background or Later computing it is done."""
+    return oracle.result() if isinstance(oracle, (Background, Later)) else oracle
 
 
 class Session:
@@ -107,8 +137,9 @@ class Session:
             self.stopped = reason
         raise Stop(self.stopped)
 
-    def call(self, method: str, *args) -> CallOutcome:
-        """One call of the user's code, with at most the budget's time left."""
+    def call(self, method: str, *args, meanwhile: Later | None = None) -> CallOutcome:
+        """One call of the user's code, with at most the budget's time left; `meanwhile` is
+        computed while the code runs when the runner can overlap the two (a Sandbox), else first."""
         if self.stopped:
             raise Stop(self.stopped)
         left = self.left()
@@ -117,7 +148,12 @@ class Session:
         limit = min(self.config.timeout, left)
         if hasattr(self.sandbox, "timeout"):
             self.sandbox.timeout = limit
-        outcome = getattr(self.sandbox, method)(*args)
+        if meanwhile is not None and getattr(self.sandbox, "overlaps", False):
+            outcome = getattr(self.sandbox, method)(*args, meanwhile=meanwhile)
+        else:
+            if meanwhile is not None:
+                meanwhile()
+            outcome = getattr(self.sandbox, method)(*args)
         if outcome.kind == "timeout" and limit < self.config.timeout:
             self.stop(f"the budget of {self.config.budget:g} s was spent (during a call)")
         return outcome
@@ -152,7 +188,14 @@ class Session:
             self._after([answer])
             return [row(answer.kind, "supports(spec): " + answer.detail.removeprefix("supports: "), case)], [], None
         try:
-            outcome = self.call("gradients", to_user(case.params, layout), case.X, user_targets(case), spec)
+            outcome = self.call(
+                "gradients",
+                to_user(case.params, layout),
+                case.X,
+                user_targets(case),
+                spec,
+                meanwhile=oracle if isinstance(oracle, Later) else None,
+            )
         finally:
             oracle = resolved(oracle)  # never left running behind a Stop
         calls = [outcome]
@@ -163,21 +206,22 @@ class Session:
         if outcome.kind not in ("ok", "mutated_input"):
             result = [row(outcome.kind, outcome.detail, case)], [], None
         else:
-            failures, verdicts, dtype = judge(
-                case, oracle, outcome.grads, outcome.loss, layout, loss_dtype=outcome.loss_dtype
-            )
+            judged = Later(judge, case, oracle, outcome.grads, outcome.loss, layout, outcome.loss_dtype)
             self.judged["loss"] += outcome.loss is not None
-            if outcome.kind == "mutated_input":
-                failures.insert(0, row("mutated_input", outcome.detail, case))
+            step = None
             if self.info.get("has_train_step"):  # judged whatever the gradients were: its own verdict
                 lr = learning_rate(oracle)
-                step = self.call("train_step", to_user(case.params, layout), case.X, user_targets(case), spec, lr)
+                args = (to_user(case.params, layout), case.X, user_targets(case), spec, lr)
+                step = self.call("train_step", *args, meanwhile=judged)  # judging while it runs
                 calls.append(step)
                 self.judged["train_step"] += 1
-                if step.kind not in ("ok", "mutated_input"):
-                    failures.append(row(step.kind, "train_step: " + step.detail, case))
-                else:
-                    failures += judge_update(case, oracle, step.params, lr, layout)
+            failures, verdicts, dtype = judged.result()
+            if outcome.kind == "mutated_input":
+                failures.insert(0, row("mutated_input", outcome.detail, case))
+            if step is not None and step.kind not in ("ok", "mutated_input"):
+                failures.append(row(step.kind, "train_step: " + step.detail, case))
+            elif step is not None:
+                failures += judge_update(case, oracle, step.params, lr, layout)
             result = failures, verdicts, dtype
         self._after(calls)
         return result

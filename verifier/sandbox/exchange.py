@@ -16,6 +16,7 @@ import select
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,9 +45,19 @@ class Exchange:
     cpu_seconds: float | None
 
     def _exchange(
-        self, header: dict, arrays: list[np.ndarray], timeout: float, reply_cap: int, kinds: tuple[str, ...]
+        self,
+        header: dict,
+        arrays: list[np.ndarray],
+        timeout: float,
+        reply_cap: int,
+        kinds: tuple[str, ...],
+        meanwhile: Callable[[], object] | None = None,
     ) -> tuple[dict, list[np.ndarray]]:
-        """Send one request, wait for its reply. Raises Broken on timeout, death or garbage."""
+        """Send one request, wait for its reply. Raises Broken on timeout, death or garbage.
+
+        `meanwhile()`, if given, is run once the whole request is sent: the harness's own work
+        done while the child works (it must not raise). Its time is added to the deadline, so
+        it never counts as the child's."""
         proc = self._proc
         if proc is None:  # callers start the child first; say so rather than crash later
             raise VerifierError("internal: a sandbox exchange without a running child")
@@ -65,7 +76,7 @@ class Exchange:
         poller.register(fds["out_r"], select.POLLIN)
         poller.register(fds["req_w"], select.POLLOUT)
         try:
-            self._wait(proc, poller, parser, pending, time.monotonic() + timeout, timeout)
+            self._wait(proc, poller, parser, pending, time.monotonic() + timeout, timeout, meanwhile)
         except Broken as exc:
             exc.before_call = bool(pending)
             raise
@@ -87,8 +98,10 @@ class Exchange:
         pending: list[memoryview],
         deadline: float,
         timeout: float,
+        meanwhile: Callable[[], object] | None = None,
     ) -> None:
-        """Send `pending` and read output and the reply until the reply is complete."""
+        """Send `pending` and read output and the reply until the reply is complete; run
+        `meanwhile` once all of `pending` is sent (see _exchange)."""
         fds = self._fds
         out_open = True
         writing = True
@@ -103,6 +116,11 @@ class Exchange:
                     if not self._send(proc, pending):
                         writing = False
                         poller.unregister(fd)
+                        if meanwhile is not None and not pending:
+                            began = time.monotonic()
+                            meanwhile()
+                            meanwhile = None
+                            deadline += time.monotonic() - began
                 elif fd == fds["out_r"] and out_open:
                     if not self._read_output():
                         out_open = False

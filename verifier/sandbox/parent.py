@@ -43,6 +43,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -247,13 +248,21 @@ class Sandbox(Exchange):
             return reply
         raise VerifierError("internal: a sandbox request ended without an answer")
 
-    def gradients(self, params, X, T, spec) -> CallOutcome:
-        """Run the user's gradients(params, X, T, spec) on read-only copies of the inputs."""
-        return self._call("gradients", params, X, T, spec, None)
+    overlaps = True  # gradients and train_step take `meanwhile` (see gradients)
 
-    def train_step(self, params, X, T, spec, lr: float) -> CallOutcome:
-        """Run the user's train_step(params, X, T, spec, lr); the new params come back."""
-        return self._call("train_step", params, X, T, spec, float(lr))
+    def gradients(self, params, X, T, spec, meanwhile: Callable[[], object] | None = None) -> CallOutcome:
+        """Run the user's gradients(params, X, T, spec) on read-only copies of the inputs.
+
+        `meanwhile()`, if given, is run while the child works on the call: the harness's own
+        work for the case, overlapped with the user's code. It must not raise, and must do its
+        work once however often it is called (a call retried on a fresh child calls it again;
+        run/session.py: Later). A call that breaks before its request is sent never runs it."""
+        return self._call("gradients", params, X, T, spec, None, meanwhile)
+
+    def train_step(self, params, X, T, spec, lr: float, meanwhile: Callable[[], object] | None = None) -> CallOutcome:
+        """Run the user's train_step(params, X, T, spec, lr); the new params come back.
+        `meanwhile` as for gradients."""
+        return self._call("train_step", params, X, T, spec, float(lr), meanwhile)
 
     def supports(self, spec) -> CallOutcome:
         """Run the user's supports(spec) (DESIGN section 3): `accepted` holds its answer. A spec
@@ -388,7 +397,7 @@ class Sandbox(Exchange):
                 "--require-isolation to accept the weaker level, which the report states"
             )
 
-    def _call(self, fn: str, params, X, T, spec, lr) -> CallOutcome:
+    def _call(self, fn: str, params, X, T, spec, lr, meanwhile: Callable[[], object] | None = None) -> CallOutcome:
         t0 = time.monotonic()
         arrays, nlayers = pack_inputs(params, X, T)
         spec = spec_json(spec)
@@ -412,7 +421,7 @@ class Sandbox(Exchange):
             fresh = self._child_calls == 0
             t1 = time.monotonic()
             try:
-                header, out = self._exchange(request, arrays, self.timeout, reply_cap, expect)
+                header, out = self._exchange(request, arrays, self.timeout, reply_cap, expect, meanwhile)
             except Broken as exc:
                 self._kill()
                 if attempt == 1 and (exc.before_call or exc.kind == "bad_output" and not fresh):
