@@ -113,7 +113,9 @@ def _clean(params, X, T, spec):
 
 
 class _Layers(Sequence):
-    """[(dW, db), ...] of gradients_by_layer: layer l computed on access, the last one kept."""
+    """[(dW, db), ...] of gradients_by_layer: layer l computed on access, the last one kept.
+    Its dW is a `Product`: rows are computed when asked for, so comparing a layer block by
+    block never holds the whole layer's gradient."""
 
     def __init__(self, net, params, spec, batch):
         self.net, self.params, self.spec, self.batch = net, params, spec, batch
@@ -132,24 +134,66 @@ class _Layers(Sequence):
         if self._at != l:
             self._value = None  # the previous layer's arrays go before the next are made
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                grads = [_layer(self.net, l + 1)[0]]
-                self._value = _with_penalty_step(grads, self.params[l : l + 1], self.spec, self.batch)[0]
+                d, _ = _unit_steps(self.net, l + 1)
+                W, b = self.params[l]
+                step = _penalty_step(self.spec, self.batch)
+                db = d.sum(axis=1)
+                if step is not None and model.convention(self.spec).l2_bias:
+                    db = db + step(b)
+                self._value = (Product(d, self.net.A[l], W, step), db)
             self._at = l
         return self._value
 
 
+class Product:
+    """A layer's dW = d @ inputs (plus the L2 penalty's complex step of W, when there is one),
+    computed a block of rows at a time: `p[rows]` for a slice of rows; anything else, and
+    np.asarray(p), computes the whole array."""
+
+    def __init__(self, d, inputs, W, step=None):
+        self.d, self.inputs, self.W, self.step = d, inputs, W, step
+        self.shape = (d.shape[0], inputs.shape[1])
+        self.ndim, self.dtype = 2, np.result_type(d, inputs)
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            return self.whole()[key]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            out = self.d[key] @ self.inputs
+            if self.step is not None:
+                out += self.step(self.W[key])
+        return out
+
+    def whole(self):
+        return self[:]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.whole()
+        return out if dtype is None else out.astype(dtype)
+
+
 def _with_penalty_step(grads, params, spec, batch):
-    """grads plus the complex step of the L2 penalty, entry by entry: it is a sum of one term
-    per entry, c w^2, so Im c (w + iH)^2 / H is that entry's derivative (2 c w, exact)."""
+    """grads plus the complex step of the L2 penalty, entry by entry (see _penalty_step)."""
+    step = _penalty_step(spec, batch)
+    if step is None:
+        return grads
+    bias = model.convention(spec).l2_bias
+    return [(dW + step(W), db + (step(b) if bias else 0.0)) for (dW, db), (W, b) in zip(grads, params)]
+
+
+def _penalty_step(spec, batch):
+    """The complex step of the L2 penalty as a function of a weight array, or None without
+    one: the penalty is a sum of one term per entry, c w^2, so Im c (w + iH)^2 / H is that
+    entry's derivative (2 c w, exact)."""
     conv = model.convention(spec)
     if not conv.l2:
-        return grads
+        return None
     c = conventions.l2_coef(conv, batch)
 
     def step(v):
         return np.imag(c * (v + 1j * H) ** 2) / H
 
-    return [(dW + step(W), db + (step(b) if conv.l2_bias else 0.0)) for (dW, db), (W, b) in zip(grads, params)]
+    return step
 
 
 def slopes(Z, spec):
@@ -193,6 +237,17 @@ def output_gradient(ZL, T, spec):
 def _layer(net, l):
     """((dW, db), (kink_W, kink_b)) for layer l, from one tangent per unit (see _units):
     Im J(W[l] + iH e_ji) / H = sum_n A[l-1][n, i] d[j, n], the step of Z[l][n, j] alone."""
+    d, touch = _unit_steps(net, l)
+    inputs = net.A[l - 1]
+    if touch.any():
+        moved = (touch.astype(float) @ (inputs != 0)) > 0  # a row where a_i moves a zero it reaches
+    else:  # no zero of a kink reached: the (n_l, n_{l-1}) product would be all False
+        moved = np.zeros((d.shape[0], inputs.shape[1]), bool)
+    return (d @ inputs, d.sum(axis=1)), (moved, touch.any(axis=1))
+
+
+def _unit_steps(net, l):
+    """(d, touch) of every unit of layer l, each (n_l, B): see _units."""
     W, _ = net.params[l - 1]
     n_out, B = W.shape[0], len(net.A[0])
     d, touch = np.empty((n_out, B)), np.empty((n_out, B), bool)
@@ -203,12 +258,7 @@ def _layer(net, l):
     for s in range(0, n_out, size):
         j = slice(s, min(s + size, n_out))
         d[j], touch[j] = _units(net, l, j, scratch)
-    inputs = net.A[l - 1]
-    if touch.any():
-        moved = (touch.astype(float) @ (inputs != 0)) > 0  # a row where a_i moves a zero it reaches
-    else:  # no zero of a kink reached: the (n_l, n_{l-1}) product would be all False
-        moved = np.zeros((n_out, inputs.shape[1]), bool)
-    return (d @ inputs, d.sum(axis=1)), (moved, touch.any(axis=1))
+    return d, touch
 
 
 def _units(net, l, j, scratch=None):

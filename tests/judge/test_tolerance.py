@@ -53,3 +53,27 @@ def test_loss_tolerance_is_positive_and_small():
     case = casefile.from_dict(casefile.WORKED_EXAMPLE)
     jd = error_model.judgement(case)
     assert 0 < jd.loss_tol < 1e-13
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["M|W|", "M|W|^T"])
+def test_abs_product_in_row_blocks_is_the_product_with_the_whole_abs(monkeypatch, transposed):
+    rng = np.random.default_rng(11)
+    W = rng.normal(size=(23, 7))
+    M = np.abs(rng.normal(size=(5, 7 if transposed else 23)))
+    want = M @ (np.abs(W).T if transposed else np.abs(W))
+    np.testing.assert_allclose(error_model.abs_product(M, W, transposed), want, rtol=1e-14)
+    monkeypatch.setattr(error_model, "ABS_BLOCK", 20)  # blocks of 2 rows, the last one short
+    np.testing.assert_allclose(error_model.abs_product(M, W, transposed), want, rtol=1e-14)
+
+
+def test_a_big_networks_tolerances_are_the_same_built_in_blocks(monkeypatch):
+    """Blocks of |W| change only the order of a sum: the tolerances agree to rounding."""
+    from verifier.strategies import case_from_draw
+
+    case = case_from_draw(NetworkSpec((30, 40, 20, 3), ("tanh", "relu", "identity"), "mse"), 4, "normal", 2)
+    whole = error_model.judgement(case)
+    monkeypatch.setattr(error_model, "ABS_BLOCK", 50)
+    blocked = error_model.judgement(case)
+    for a, b in zip(whole.tol, blocked.tol):
+        for p in (0, 1):
+            np.testing.assert_allclose(b[p], a[p], rtol=1e-12)

@@ -491,3 +491,31 @@ def test_as_an_ordinary_user_a_float16_tensor_does_not_loosen_a_float64_ones_tol
     assert loss["code"] == 1 and loss["seconds"] < 30, loss
     assert {f["kind"] for f in json.loads(loss["out"])["failures"]} == {"loss_mismatch"}
     assert not mixed_as_user["outside_changed"] and not mixed_as_user["left"], mixed_as_user["left"]
+
+
+def test_a_big_network_is_checked_holding_at_most_four_parameter_sized_arrays(tmp_path):
+    """The check of a 2048-2048-2048-10 network (64 MB of float64 parameters), traced by
+    tracemalloc in a process of its own after a small check has imported everything: the
+    harness holds at most the parameters, the reference gradients, their tolerances and the
+    user's returned gradients at once (4 copies), plus a working set of blocks that does not
+    grow with the network (compare.BLOCK: a few 2 MB arrays)."""
+    code = (
+        "import tracemalloc, sys\n"
+        "from verifier.run.check import run_check\n"
+        "kw = dict(batch=16, examples=1, shrink=False, layer_activations=('tanh', 'tanh', 'identity'),\n"
+        "          loss='sse', cases_dir=sys.argv[2])\n"
+        "run_check(sys.argv[1], sizes=(4, 4, 4, 2), **kw)\n"
+        "tracemalloc.start()\n"
+        "before = tracemalloc.get_traced_memory()[0]\n"
+        "r = run_check(sys.argv[1], sizes=(2048, 2048, 2048, 10), **kw)\n"
+        "print(r.verdict, tracemalloc.get_traced_memory()[1] - before)\n"
+    )
+    subject = ROOT / "benchmarks" / "subject_correct.py"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(subject), str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    verdict, held = out.stdout.split()
+    params = 8 * (2048 * 2049 * 2 + 10 * 2049)
+    assert verdict == "pass"
+    assert int(held) <= 4 * params + 24 * 2**20, int(held) / params

@@ -677,3 +677,18 @@ def test_child_imports_only_numpy_and_the_stdlib(tmp_path):
         out = box.gradients(params, X, T, EVIL)
     assert out.kind == "ok" and np.all(out.grads[0][0] == 0)
     assert "verifier" in sys.modules  # the parent has it; the child does not
+
+
+def test_the_reply_pipe_is_widened_where_the_system_allows(tmp_path):
+    """A big network's gradients cross in 1 MB writes, not 64 KB ones (limits.REPLY_PIPE)."""
+    import fcntl
+
+    from verifier.sandbox import limits
+
+    impl = write_impl(tmp_path, "pass")
+    with Sandbox(impl, timeout=5) as box:
+        box.describe()
+        size = fcntl.fcntl(box._fds["rep_r"], fcntl.F_GETPIPE_SZ)
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        allowed = int(f.read()) >= limits.REPLY_PIPE
+    assert size == limits.REPLY_PIPE if allowed else size >= 1 << 16

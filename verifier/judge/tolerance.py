@@ -92,6 +92,26 @@ def _kink_derivative(name, Z, band):
     return np.where(at, (lo + hi) / 2, dh), np.where(at, (hi - lo) / 2, 0.0)
 
 
+ABS_BLOCK = 2**18  # entries of |W| made at a time (2 MB in float64)
+
+
+def abs_product(M, W, transposed=False):
+    """M @ |W| (or M @ |W|.T), with |W| made a block of rows at a time: a big layer's |W| would
+    otherwise be a whole weight-sized array beside the tolerances being built."""
+    if W.size <= ABS_BLOCK:
+        return M @ (np.abs(W).T if transposed else np.abs(W))
+    step = max(1, ABS_BLOCK // max(1, W.shape[1]))
+    if transposed:  # rows j of W give columns j of the result
+        out = np.empty((M.shape[0], W.shape[0]), np.result_type(M, W))
+        for j in range(0, W.shape[0], step):
+            out[:, j : j + step] = M @ np.abs(W[j : j + step]).T
+        return out
+    out = np.zeros((M.shape[0], W.shape[1]), np.result_type(M, W))
+    for j in range(0, W.shape[0], step):
+        out += M[:, j : j + step] @ np.abs(W[j : j + step])
+    return out
+
+
 def judgement(case, dtype=np.float64, k=K):
     """Tolerances and kink intervals for judging a gradient of `case` computed in `dtype`."""
     finfo = np.finfo(dtype)
@@ -101,8 +121,7 @@ def judgement(case, dtype=np.float64, k=K):
         Z, A = model.forward(params, case.X, spec)
         eA, eZ = [np.abs(case.X)], [None]
         for (W, b), name, l in zip(params, spec.activations, range(1, len(params) + 1)):
-            absW = np.abs(W)
-            eZ.append(2 * np.abs(A[l - 1]) @ absW.T + np.abs(b) + eA[l - 1] @ absW.T)
+            eZ.append(abs_product(2 * np.abs(A[l - 1]) + eA[l - 1], W, transposed=True) + np.abs(b))
             dh = _slope(name, Z[l], k * u * eZ[l]) if name != "softmax" else 1.0
             eA.append(dh * eZ[l] + np.abs(A[l]) + (name in ABSOLUTE))
         return _backward(case, Z, A, eA, eZ, u, tiny, k)
@@ -125,7 +144,7 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
     kinked = any(model.activation(a).kink is not None for a in spec.activations)
     for l in range(L, 0, -1):
         W = params[l - 1][0]
-        absA, absW = np.abs(A[l - 1]), np.abs(W)
+        absA = np.abs(A[l - 1])
         n = max(W.shape[1], case.X.shape[0]) + 1
         # e_delta^T |A| + |delta|^T (|A| + eA) as one product (samples stacked): one W-sized result
         e_W = np.concatenate([e_delta, mag]).T @ np.concatenate([absA, absA + eA[l - 1]])
@@ -141,11 +160,11 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
         if l == 1:
             break
         name = spec.activations[l - 2]
-        g, e_g = delta @ W, (e_delta + mag) @ absW
+        g, e_g = delta @ W, abs_product(e_delta + mag, W)
         delta, e_delta, mag = _through(name, g, e_g, Z[l - 1], A[l - 1], eZ[l - 1], band[l - 1])
         if kinked:
             hc, hr = _kink_derivative(name, Z[l - 1], band[l - 1])
-            gc, gr = c @ W, r @ absW
+            gc, gr = c @ W, abs_product(r, W)
             c, r = gc * hc, np.abs(gc) * hr + gr * np.abs(hc) + gr * hr
     loss_tol = k * u * _loss_scale(case, Z, A, eA, eZ) + k * tiny
     tol, centre = _penalty(case, tol, centre, k * u)
