@@ -349,13 +349,21 @@ def penalty(params, spec, batch):
     return conventions.l2_coef(conv, batch) * total
 
 
-def d_penalty(params, spec, batch):
-    """[(2 coef W, 2 coef b or 0), ...]; None without a penalty."""
+def penalty_slope(spec, batch):
+    """(2 coef, whether b is penalized too): the penalty's gradient is 2 coef W; None without one."""
     conv = convention(spec)
     if not conv.l2:
         return None
-    c = 2 * conventions.l2_coef(conv, batch)
-    return [(c * W, c * b if conv.l2_bias else np.zeros_like(b)) for W, b in params]
+    return 2 * conventions.l2_coef(conv, batch), conv.l2_bias
+
+
+def d_penalty(params, spec, batch):
+    """[(2 coef W, 2 coef b or 0), ...]; None without a penalty."""
+    slope = penalty_slope(spec, batch)
+    if slope is None:
+        return None
+    c, bias = slope
+    return [(c * W, c * b if bias else np.zeros_like(b)) for W, b in params]
 
 
 def with_penalty(grads, params, spec, batch):

@@ -85,14 +85,11 @@ def test_a_verdict_judged_in_blocks_is_the_verdict_of_the_whole_tensor(monkeypat
 
 def test_a_lazy_sum_of_tolerances_is_added_block_by_block(monkeypatch):
     from verifier.judge import compare
-
-    class Parts:
-        def __init__(self, *parts):
-            self.parts = parts
+    from verifier.judge.lazy import Parts
 
     rng = np.random.default_rng(3)
     got, expected, tol, *_ = _tensor(rng, (40, 9), "fail")
     monkeypatch.setattr(compare, "BLOCK", 17)
-    assert repr(tensor_verdict(1, "W", got, expected, Parts(tol / 4, 3 * tol / 4))) == repr(
+    assert repr(tensor_verdict(1, "W", got, expected, Parts((tol / 4, 3 * tol / 4)))) == repr(
         tensor_verdict(1, "W", got, expected, tol)
     )

@@ -77,3 +77,44 @@ def test_a_big_networks_tolerances_are_the_same_built_in_blocks(monkeypatch):
     for a, b in zip(whole.tol, blocked.tol):
         for p in (0, 1):
             np.testing.assert_allclose(b[p], a[p], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "acts, loss",
+    [
+        (("tanh", "relu", "identity"), "mse"),
+        (("relu", "leaky_relu", "sigmoid"), "sse"),
+        (("relu", "tanh", "identity"), "squared,l2=0.01,l2_bias=true"),
+        (("softplus", "relu", "softmax"), "ce,l2=0.5,l2_factor=0.5,l2_over_batch=mean"),
+    ],
+    ids=["tanh-relu-mse", "kinks-sse", "l2-bias", "softmax-l2"],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_lazy_tolerances_kink_centres_and_radii_are_the_arrays(monkeypatch, acts, loss, dtype):
+    """Kept as thin factors (lazy.LowRank, the penalty as lazy.Scaled), every tolerance, kink
+    centre and radius is, row block by row block and whole, the array built at once."""
+    from verifier.judge import lazy
+    from verifier.strategies import case_from_draw
+
+    case = case_from_draw(NetworkSpec((30, 40, 20, 3), acts, loss), 5, "normal", 2)
+    whole = error_model.judgement(case, dtype)
+    monkeypatch.setattr(lazy, "LAZY_MIN", 1)
+    kept = error_model.judgement(case, dtype)
+    assert kept.loss_tol == whole.loss_tol
+    for field in ("tol", "centre", "radius"):
+        for a, b in zip(getattr(whole, field), getattr(kept, field)):
+            assert isinstance(b[0], lazy.Lazy) or (field != "tol" and not np.any(a[0]))
+            np.testing.assert_allclose(np.asarray(b[0]), a[0], rtol=1e-12, atol=0)
+            np.testing.assert_allclose(lazy.part(b[0], slice(3, 9), a[0].shape), a[0][3:9], rtol=1e-12, atol=0)
+            np.testing.assert_array_equal(b[1], a[1])
+
+
+def test_a_lazy_kink_radius_is_the_array(monkeypatch):
+    from verifier.judge import lazy
+
+    whole = error_model.judgement(_relu_case())
+    monkeypatch.setattr(lazy, "LAZY_MIN", 1)
+    kept = error_model.judgement(_relu_case())
+    assert isinstance(kept.radius[0][0], lazy.Lazy) and kept.radius[0][0][0:1][0, 0] > 0
+    for a, b in zip(whole.radius + whole.centre, kept.radius + kept.centre):
+        np.testing.assert_array_equal(np.asarray(b[0]), a[0])

@@ -493,16 +493,26 @@ def test_as_an_ordinary_user_a_float16_tensor_does_not_loosen_a_float64_ones_tol
     assert not mixed_as_user["outside_changed"] and not mixed_as_user["left"], mixed_as_user["left"]
 
 
-def test_a_big_network_is_checked_holding_at_most_four_parameter_sized_arrays(tmp_path):
+@pytest.mark.parametrize(
+    "subject, act",
+    [
+        (ROOT / "benchmarks" / "subject_correct.py", "tanh"),
+        (EXAMPLES / "correct_vectorized.py", "tanh"),  # with a train_step, judged too
+        (EXAMPLES / "correct_vectorized.py", "relu"),  # kink intervals
+    ],
+    ids=["gradients", "train_step", "relu-train_step"],
+)
+def test_a_big_network_is_checked_holding_at_most_three_parameter_sized_arrays(tmp_path, subject, act):
     """The check of a 2048-2048-2048-10 network (64 MB of float64 parameters), traced by
     tracemalloc in a process of its own after a small check has imported everything: the
-    harness holds at most the parameters, the reference gradients, their tolerances and the
-    user's returned gradients at once (4 copies), plus a working set of blocks that does not
-    grow with the network (compare.BLOCK: a few 2 MB arrays)."""
+    harness holds at most the parameters, the reference gradients and one reply of the user's
+    (its gradients, then its train_step's parameters) at once, 3 copies, plus a working set of
+    blocks that does not grow with the network (compare.BLOCK: a few 2 MB arrays). The
+    tolerances, kink intervals and W - lr dW are kept as thin factors (judge/lazy.py)."""
     code = (
         "import tracemalloc, sys\n"
         "from verifier.run.check import run_check\n"
-        "kw = dict(batch=16, examples=1, shrink=False, layer_activations=('tanh', 'tanh', 'identity'),\n"
+        "kw = dict(batch=16, examples=1, shrink=False, layer_activations=(sys.argv[3], sys.argv[3], 'identity'),\n"
         "          loss='sse', cases_dir=sys.argv[2])\n"
         "run_check(sys.argv[1], sizes=(4, 4, 4, 2), **kw)\n"
         "tracemalloc.start()\n"
@@ -510,12 +520,38 @@ def test_a_big_network_is_checked_holding_at_most_four_parameter_sized_arrays(tm
         "r = run_check(sys.argv[1], sizes=(2048, 2048, 2048, 10), **kw)\n"
         "print(r.verdict, tracemalloc.get_traced_memory()[1] - before)\n"
     )
-    subject = ROOT / "benchmarks" / "subject_correct.py"
     out = subprocess.run(
-        [sys.executable, "-c", code, str(subject), str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", code, str(subject), str(tmp_path), act], capture_output=True, text=True, cwd=ROOT
     )
     assert out.returncode == 0, out.stderr
     verdict, held = out.stdout.split()
     params = 8 * (2048 * 2049 * 2 + 10 * 2049)
     assert verdict == "pass"
-    assert int(held) <= 4 * params + 24 * 2**20, int(held) / params
+    assert int(held) <= 3 * params + 32 * 2**20, int(held) / params
+
+
+@pytest.mark.parametrize("name", [*sorted(BUGS), "correct_vectorized", "uphill"])
+def test_lazy_tolerances_and_steps_judge_as_plain_arrays_do(name, monkeypatch, tmp_path):
+    """Every tolerance, kink interval and train_step target kept lazy, as a big network's are
+    (lazy.LAZY_MIN = 1): the same verdict, rows and labels as plain arrays give, on the planted
+    bugs, a train_step that steps uphill, and their correct twin."""
+    from verifier.judge import lazy
+
+    impl = EXAMPLES / f"{name}.py"
+    if name == "uphill":
+        impl = tmp_path / "uphill.py"
+        impl.write_text(
+            (EXAMPLES / "correct_vectorized.py")
+            .read_text()
+            .replace("(W - lr * dW, b - lr * db)", "(W + lr * dW, b + lr * db)")
+        )
+    plain = run_check(str(impl), examples=40, cases_dir=str(tmp_path))
+    monkeypatch.setattr(lazy, "LAZY_MIN", 1)
+    kept = run_check(str(impl), examples=40, cases_dir=str(tmp_path))
+    rows = [[(f.kind, f.diagnosis, f.layer, f.param) for f in r.failures] for r in (plain, kept)]
+    assert kept.verdict == plain.verdict == ("pass" if name.startswith("correct") else "fail")
+    assert rows[0] == rows[1]
+    if name in BUGS:
+        assert rows[1][0][:2] == ("mismatch", BUGS[name][0])
+    if name == "uphill":
+        assert ("update_mismatch", "sign") in [r[:2] for r in rows[1]]

@@ -15,7 +15,8 @@ import itertools
 import numpy as np
 
 from ..records import Failure, TensorVerdict
-from .compare import BLOCK, compare_gradients, entry_errors, part, row_blocks, tensor_verdict
+from .compare import BLOCK, compare_gradients, entry_errors, row_blocks, tensor_verdict
+from .lazy import part
 from .references import LOSS_PAIR, REFERENCES, SECOND_FORWARD, RefOutput, second_loss
 from .rows import row, verdict_row
 from .tolerance import Judgement, judgement

@@ -4,11 +4,11 @@ their interval. Returns records; raises nothing and exits nothing (compute, judg
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import NamedTuple
 
 import numpy as np
 
 from ..records import EntryError, TensorVerdict
+from .lazy import Lazy, part
 
 WORST = 5  # entries kept per tensor: the short table a report leads with
 
@@ -77,24 +77,6 @@ def row_blocks(shape) -> list:
     return [slice(i, min(i + step, shape[0])) for i in range(0, max(shape[0], 1), step)]
 
 
-class Parts(NamedTuple):
-    """A lazy sum of arrays of one shape (a tolerance in two dtypes' terms): added only a block
-    at a time where it is judged (`part`), never as a whole array."""
-
-    parts: tuple
-
-
-def part(a, rows, shape):
-    """Rows `rows` of `a` broadcast to `shape` (None stays None; a lazy sum, one with `parts`,
-    such as a tolerance in two dtypes, adds its parts there and nowhere else)."""
-    if a is None:
-        return None
-    parts = getattr(a, "parts", None)
-    if parts is not None:
-        return sum(part(x, rows, shape) for x in parts)
-    return np.broadcast_to(a, shape)[rows]
-
-
 class _Best:
     """The WORST largest keys seen so far, with their entries' values, ties by position (what
     _top gives on the whole tensor: NaN first, then largest, then lowest index)."""
@@ -122,7 +104,7 @@ def tensor_verdict(layer, param, got, expected, tol, centre=None, radius=None, e
         v = tensor_verdict(layer, param, *one)
         return replace(v, worst=tuple(replace(e, index=()) for e in v.worst))
     shape = np.shape(expected)
-    got, expected = np.asarray(got), np.asarray(expected)
+    got, expected = np.asarray(got), _array(expected)
     per_row = int(np.prod(shape[1:], dtype=np.int64))
     failed = spared_n = 0
     max_abs = max_rel = np.float64(0.0)  # np.maximum below: a NaN maximum stays NaN
@@ -188,7 +170,7 @@ def any_failed(got, expected, tol, centre=None, radius=None, excused=None, param
             c = centre[l][p] if centre is not None else None
             r = radius[l][p] if radius is not None else None
             x = excused[l][p] if excused is not None else None
-            gp, ep = np.asarray(g[p]), np.asarray(e[p])
+            gp, ep = np.asarray(g[p]), _array(e[p])
             if np.ndim(ep) == 0:  # a scalar: one block of one entry
                 if entry_errors(gp, ep, t[p], c, r, x)[0].any():
                     return True
@@ -199,6 +181,11 @@ def any_failed(got, expected, tol, centre=None, radius=None, excused=None, param
                 if entry_errors(gp[rows], ep[rows], *blocks)[0].any():
                     return True
     return False
+
+
+def _array(a):
+    """An array, or a lazy one kept lazy (judged a block at a time)."""
+    return a if isinstance(a, Lazy) else np.asarray(a)
 
 
 def compare_gradients(got, expected, tol, centre=None, radius=None, excused=None):

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..records import Failure
-from . import evidence, factors
+from . import evidence, factors, lazy
 from .compare import any_failed, compare_gradients
 from .oracle import Summed
 from .references import REFERENCES
@@ -50,7 +50,7 @@ def by_parts(tol):
 
 def learning_rate(oracle) -> float:
     """A step small enough that the loss must go down, big enough to see it go down."""
-    g2 = sum(float(np.sum(w**2) + np.sum(b**2)) for w, b in oracle.grads)
+    g2 = sum(float(np.vdot(w, w) + np.vdot(b, b)) for w, b in oracle.grads)  # vdot: no W-sized square
     return float(min(0.1, 1e-3 * max(abs(oracle.loss), 1e-3) / g2)) if g2 > 0 else 0.1
 
 
@@ -80,9 +80,21 @@ def update_tolerance(case, oracle, kinds, lr):
     jd = oracle.judgement_of(kinds)
     u = [tuple(float(np.finfo(FLOAT_KINDS[k]).eps) for k in pair) for pair in kinds]
     return [
-        (lr * tW + 4 * uW * np.abs(W), lr * tb + 4 * ub * np.abs(b))
+        (_step_tolerance(lr, tW, uW, W), _step_tolerance(lr, tb, ub, b))
         for (W, b), (tW, tb), (uW, ub) in zip(case.params, jd.tol, u)
     ]
+
+
+def _step_tolerance(lr, t, u, W):
+    """lr t + 4 u |W|: the step's tolerance and the rounding of W - step; lazy for a big W."""
+    if np.size(W) < lazy.LAZY_MIN:
+        return lr * np.asarray(t) + 4 * u * np.abs(W)
+    return lazy.Parts((lazy.Scaled(t, lr), lazy.Scaled(W, 4 * u, absolute=True)))
+
+
+def stepped(W, dW, lr):
+    """W - lr dW; lazy for a big W (made a block at a time where it is judged)."""
+    return W - lr * dW if np.size(W) < lazy.LAZY_MIN else lazy.Combined(W, dW, -lr)
 
 
 def steps_by(case, new, grads, lr, tol, c) -> bool:
@@ -118,7 +130,7 @@ def judge_update(case, oracle, new_params, lr, layout=None) -> list[Failure]:
         return [replace(shaped, kind="bad_output", detail="train_step: " + shaped.detail)]
     new, _ = shaped
     tol = update_tolerance(case, oracle, dtypes_of(new), lr)
-    want = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(case.params, oracle.grads)]
+    want = [(stepped(W, dW, lr), b - lr * db) for (W, b), (dW, db) in zip(case.params, oracle.grads)]
     if not any_failed(new, want, tol):
         return []
     bad = [v for v in compare_gradients(new, want, tol) if v.failed]

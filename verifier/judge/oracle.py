@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ReferenceDisagreement
 from .agreement import HARNESS_BUG, losses_agree, pair_agrees, pair_verdicts
-from .compare import Parts
+from .lazy import Lazy, Parts
 from .references import BY_LAYER, LOSS_PAIR, REFERENCES, SECOND_FORWARD, full_oracles, second_loss
 from .shape import FLOAT_KINDS, narrowest
 from .tolerance import Judgement, judgement
@@ -84,10 +84,10 @@ class Summed(Sequence):
         if isinstance(l, slice):
             return [self[i] for i in range(*l.indices(len(self)))]
         (tw, tb), (ow, ob) = self.a[l], self.b[l]
-        return (tw + ow, tb + ob)
+        return (Parts((tw, ow)) if isinstance(tw, Lazy) else tw + ow, tb + ob)
 
     def by_parts(self) -> list:
-        """[(Parts(tW, oW), Parts(tb, ob)), ...]: the sums left for compare.part to add a block
+        """[(Parts(tW, oW), Parts(tb, ob)), ...]: the sums left for lazy.part to add a block
         at a time (a verdict of a big tensor then holds no summed copy at all)."""
         return [(Parts((tw, ow)), Parts((tb, ob))) for (tw, tb), (ow, ob) in zip(self.a, self.b)]
 

@@ -29,6 +29,8 @@ import numpy as np
 
 from reference_impls import delta_rule, model
 
+from . import lazy
+
 K = 16.0  # safety factor over the first-order bound: summation length, reassociation
 
 
@@ -146,15 +148,16 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
         W = params[l - 1][0]
         absA = np.abs(A[l - 1])
         n = max(W.shape[1], case.X.shape[0]) + 1
-        # e_delta^T |A| + |delta|^T (|A| + eA) as one product (samples stacked): one W-sized result
-        e_W = np.concatenate([e_delta, mag]).T @ np.concatenate([absA, absA + eA[l - 1]])
-        e_W *= k * u  # in place: the tolerance of a big W is the biggest array made here
-        e_W += k * n * tiny
+        # e_delta^T |A| + |delta|^T (|A| + eA) as one product (samples stacked), of thin
+        # factors: a big layer's is kept as the factors (lazy.product), made where judged
+        e_W = lazy.product(
+            np.concatenate([e_delta, mag]), np.concatenate([absA, absA + eA[l - 1]]), k * u, k * n * tiny
+        )
         e_b = (e_delta + mag).sum(axis=0)
         tol[l - 1] = (e_W, k * u * e_b + k * n * tiny)
         if kinked:
-            centre[l - 1] = (c.T @ A[l - 1], c.sum(axis=0))
-            radius[l - 1] = (r.T @ absA, r.sum(axis=0))
+            centre[l - 1] = (lazy.product(c, A[l - 1]), c.sum(axis=0))
+            radius[l - 1] = (lazy.product(r, absA), r.sum(axis=0))
         else:
             centre[l - 1] = radius[l - 1] = (_zeros(W.shape), _zeros(W.shape[:1]))
         if l == 1:
@@ -173,13 +176,25 @@ def _backward(case, Z, A, eA, eZ, u, tiny, k):
 
 def _penalty(case, tol, centre, ku):
     """The L2 term's gradient 2 c W joins every centre, and its rounding (the product and the
-    sum with the data term's gradient, 3 |2 c W|) every tolerance."""
-    dP = model.d_penalty(case.params, case.spec, len(case.X))
-    if dP is None:
+    sum with the data term's gradient, 3 |2 c W|) every tolerance: lazily beside a lazy one."""
+    slope = model.penalty_slope(case.spec, len(case.X))
+    if slope is None:
         return tol, centre
-    tol = [(tW + 3 * ku * np.abs(pW), tb + 3 * ku * np.abs(pb)) for (tW, tb), (pW, pb) in zip(tol, dP)]
-    centre = [(cW + pW, cb + pb) for (cW, cb), (pW, pb) in zip(centre, dP)]
-    return tol, centre
+    c, bias = slope
+    tols, centres = [], []
+    for (W, b), (tW, tb), (cW, cb) in zip(case.params, tol, centre):
+        pb = c * b if bias else np.zeros_like(b)
+        if isinstance(tW, lazy.Lazy):
+            tW, cW = (
+                lazy.Parts((tW, lazy.Scaled(W, 3 * ku * abs(c), absolute=True))),
+                lazy.Parts((cW, lazy.Scaled(W, c))),
+            )
+        else:
+            pW = c * W
+            tW, cW = tW + 3 * ku * np.abs(pW), cW + pW
+        tols.append((tW, tb + 3 * ku * np.abs(pb)))
+        centres.append((cW, cb + pb))
+    return tols, centres
 
 
 def _zeros(shape):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -207,6 +208,10 @@ class Session:
             result = [row(outcome.kind, outcome.detail, case)], [], None
         else:
             judged = Later(judge, case, oracle, outcome.grads, outcome.loss, layout, outcome.loss_dtype)
+            # the returned gradients are held by `judged` alone, let go once judged: a big
+            # network's train_step reply then arrives beside no copy of them
+            outcome = replace(outcome, grads=None)
+            calls = [outcome]
             self.judged["loss"] += outcome.loss is not None
             step = None
             if self.info.get("has_train_step"):  # judged whatever the gradients were: its own verdict
