@@ -255,7 +255,10 @@ def whole_rows(repeats, scratch, big, examples):
     tiny = ",".join(["8"] * (len(big) - 1) + ["2"])
     small = [tiny if c == ",".join(map(str, big)) else c for c in cmd]
     floor = min(peak_process(small)[2] for _ in range(repeats))
-    return {"cases": (examples, cases), "big": (big, runs, params), "floor": floor}
+    # a subject with a train_step (examples/correct_vectorized.py): its update is judged too
+    stepping = [str(ROOT / "examples" / "correct_vectorized.py") if c == str(SUBJECTS["correct"]) else c for c in cmd]
+    steps = [peak_process(stepping) for _ in range(repeats)]
+    return {"cases": (examples, cases), "big": (big, runs, params), "floor": floor, "train_step": steps}
 
 
 def _env():
@@ -450,6 +453,14 @@ def targets(sections, jobs, whole=None):
             f"| its memory: peak over a tiny network's ({got['floor']:.0f} MB), in copies of the parameters "
             f"| {copies:.2f} | {'4 or fewer' if copies <= 4 else 'over 4'} (resident; allocator and BLAS buffers included) |"
         )
+        steps = got.get("train_step")
+        if steps:
+            ts, smb = statistics.median(r[0] for r in steps), max(r[2] for r in steps)
+            sc = (smb - got["floor"]) / params
+            out.append(
+                f"| the same with a train_step judged too (examples/correct_vectorized.py) | {_s(ts)} s, peak "
+                f"{smb:.0f} MB, {sc:.2f} copies (exit {steps[0][1]}) | {'met' if ts <= 3 and sc <= 4 else 'not met'} |"
+            )
 
     def get(net, method, subject="correct"):
         return by.get(net, {}).get(method, {}).get(subject, (None,))[0]
@@ -501,6 +512,13 @@ def whole_section(whole, torch_p):
         f"--examples 1 ...` ({_params(big):,} parameters, {params:.0f} MB) | {_s(statistics.median(r[0] for r in runs))} "
         f"| {', '.join(_s(r[0]) for r in runs)} | exit {runs[0][1]} | {max(r[2] for r in runs):.0f} |",
     ]
+    steps = got.get("train_step")
+    if steps:
+        lines.append(
+            f"| the same on `examples/correct_vectorized.py` (a train_step, judged too) "
+            f"| {_s(statistics.median(r[0] for r in steps))} | {', '.join(_s(r[0]) for r in steps)} "
+            f"| exit {steps[0][1]} | {max(r[2] for r in steps):.0f} |"
+        )
     if torch_p:
         lines += [
             "",
