@@ -258,7 +258,8 @@ def whole_rows(repeats, scratch, big, examples):
     # a subject with a train_step (examples/correct_vectorized.py): its update is judged too
     stepping = [str(ROOT / "examples" / "correct_vectorized.py") if c == str(SUBJECTS["correct"]) else c for c in cmd]
     steps = [peak_process(stepping) for _ in range(repeats)]
-    return {"cases": (examples, cases), "big": (big, runs, params), "floor": floor, "train_step": steps}
+    fast = [peak_process(cmd + ["--mode", "fast"]) for _ in range(repeats)]
+    return {"cases": (examples, cases), "big": (big, runs, params), "floor": floor, "train_step": steps, "fast": fast}
 
 
 def _env():
@@ -512,13 +513,17 @@ def whole_section(whole, torch_p):
         f"--examples 1 ...` ({_params(big):,} parameters, {params:.0f} MB) | {_s(statistics.median(r[0] for r in runs))} "
         f"| {', '.join(_s(r[0]) for r in runs)} | exit {runs[0][1]} | {max(r[2] for r in runs):.0f} |",
     ]
-    steps = got.get("train_step")
-    if steps:
-        lines.append(
-            f"| the same on `examples/correct_vectorized.py` (a train_step, judged too) "
-            f"| {_s(statistics.median(r[0] for r in steps))} | {', '.join(_s(r[0]) for r in steps)} "
-            f"| exit {steps[0][1]} | {max(r[2] for r in steps):.0f} |"
-        )
+    for what, key in (
+        ("on `examples/correct_vectorized.py` (a train_step, judged too)", "train_step"),
+        ("with `--mode fast`", "fast"),
+    ):
+        runs_of = got.get(key)
+        if runs_of:
+            lines.append(
+                f"| the same {what} | {_s(statistics.median(r[0] for r in runs_of))} "
+                f"| {', '.join(_s(r[0]) for r in runs_of)} | exit {runs_of[0][1]} "
+                f"| {max(r[2] for r in runs_of):.0f} ({(max(r[2] for r in runs_of) - got['floor']) / params:.2f} copies) |"
+            )
     if torch_p:
         lines += [
             "",

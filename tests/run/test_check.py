@@ -494,26 +494,28 @@ def test_as_an_ordinary_user_a_float16_tensor_does_not_loosen_a_float64_ones_tol
 
 
 @pytest.mark.parametrize(
-    "subject, act",
+    "subject, act, mode",
     [
-        (ROOT / "benchmarks" / "subject_correct.py", "tanh"),
-        (EXAMPLES / "correct_vectorized.py", "tanh"),  # with a train_step, judged too
-        (EXAMPLES / "correct_vectorized.py", "relu"),  # kink intervals
+        (ROOT / "benchmarks" / "subject_correct.py", "tanh", "full"),
+        (EXAMPLES / "correct_vectorized.py", "tanh", "full"),  # with a train_step, judged too
+        (EXAMPLES / "correct_vectorized.py", "relu", "full"),  # kink intervals
+        (ROOT / "benchmarks" / "subject_correct.py", "tanh", "fast"),  # directions drawn by blocks
     ],
-    ids=["gradients", "train_step", "relu-train_step"],
+    ids=["gradients", "train_step", "relu-train_step", "fast"],
 )
-def test_a_big_network_is_checked_holding_at_most_three_parameter_sized_arrays(tmp_path, subject, act):
+def test_a_big_network_is_checked_holding_at_most_three_parameter_sized_arrays(tmp_path, subject, act, mode):
     """The check of a 2048-2048-2048-10 network (64 MB of float64 parameters), traced by
     tracemalloc in a process of its own after a small check has imported everything: the
     harness holds at most the parameters, the reference gradients and one reply of the user's
     (its gradients, then its train_step's parameters) at once, 3 copies, plus a working set of
     blocks that does not grow with the network (compare.BLOCK: a few 2 MB arrays). The
-    tolerances, kink intervals and W - lr dW are kept as thin factors (judge/lazy.py)."""
+    tolerances, kink intervals and W - lr dW are kept as thin factors (judge/lazy.py); fast
+    mode's random directions are drawn a row block at a time (fast.Directions)."""
     code = (
         "import tracemalloc, sys\n"
         "from verifier.run.check import run_check\n"
         "kw = dict(batch=16, examples=1, shrink=False, layer_activations=(sys.argv[3], sys.argv[3], 'identity'),\n"
-        "          loss='sse', cases_dir=sys.argv[2])\n"
+        "          loss='sse', cases_dir=sys.argv[2], mode=sys.argv[4])\n"
         "run_check(sys.argv[1], sizes=(4, 4, 4, 2), **kw)\n"
         "tracemalloc.start()\n"
         "before = tracemalloc.get_traced_memory()[0]\n"
@@ -521,7 +523,7 @@ def test_a_big_network_is_checked_holding_at_most_three_parameter_sized_arrays(t
         "print(r.verdict, tracemalloc.get_traced_memory()[1] - before)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(subject), str(tmp_path), act], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", code, str(subject), str(tmp_path), act, mode], capture_output=True, text=True, cwd=ROOT
     )
     assert out.returncode == 0, out.stderr
     verdict, held = out.stdout.split()

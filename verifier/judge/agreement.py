@@ -16,7 +16,7 @@ import numpy as np
 
 from ..records import Failure, TensorVerdict
 from .compare import BLOCK, compare_gradients, entry_errors, row_blocks, tensor_verdict
-from .lazy import part
+from .lazy import Lazy, Parts, part
 from .references import LOSS_PAIR, REFERENCES, SECOND_FORWARD, RefOutput, second_loss
 from .rows import row, verdict_row
 from .tolerance import Judgement, judgement
@@ -25,9 +25,13 @@ HARNESS_BUG = "a harness bug, please report it"
 
 
 def _plus(*tols):
-    """Entry-wise sum of [(W, b), ...] tolerance lists, skipping Nones."""
+    """Entry-wise sum of [(W, b), ...] tolerance lists, skipping Nones; lazy beside a lazy one."""
     tols = [t for t in tols if t is not None]
-    return [tuple(sum(t[l][p] for t in tols) for p in (0, 1)) for l in range(len(tols[0]))]
+    return [tuple(_sum([t[l][p] for t in tols]) for p in (0, 1)) for l in range(len(tols[0]))]
+
+
+def _sum(arrays):
+    return Parts(arrays) if any(isinstance(a, Lazy) for a in arrays) else sum(arrays)
 
 
 def _either(*masks):

@@ -39,8 +39,10 @@ from reference_impls import complex_step, delta_rule, model
 
 from ..errors import ReferenceDisagreement
 from ..records import Failure, TensorVerdict
+from . import lazy
 from .agreement import HARNESS_BUG, pair_tolerance
-from .compare import entry_errors, tensor_verdict
+from .compare import entry_errors, row_blocks, tensor_verdict
+from .lazy import part
 from .oracle import Oracle, check_losses
 from .references import SECOND_FORWARD, second_loss
 from .rows import loss_rows, mismatch_row, nonfinite_rows
@@ -80,21 +82,66 @@ class FastOracle(Oracle):
 
 
 def _directions(case, radius, seed, count):
-    """Per tensor, `count` unit Gaussian directions over its non-kink entries (stacked on a
-    leading axis), and the tensor's kink mask."""
+    """Per tensor, `count` unit Gaussian directions over its non-kink entries (Directions), and
+    the tensor's kink mask."""
     v, kink = [], []
     for l, ((W, b), (rW, rb)) in enumerate(zip(case.params, radius), start=1):
         pair_v, pair_k = [], []
         for p, (P, r) in enumerate(((W, rW), (b, rb))):
-            mask = np.asarray(r) > 0
-            d = _gaussian(int(seed) % 2**63, l, p, P.shape, count)
-            if mask.any():
-                d = _unit(d * ~mask)
-            pair_v.append(d)
+            mask = _kinks(r, P.shape)
+            pair_v.append(Directions(int(seed) % 2**63, l, p, P.shape, count, mask))
             pair_k.append(mask)
         v.append(tuple(pair_v))
         kink.append(tuple(pair_k))
     return v, kink
+
+
+def _kinks(radius, shape):
+    """Where the radius is positive, made a row block at a time; a read-only False that takes no
+    memory when nothing is (a big network without kinks holds no mask)."""
+    blocks = [part(radius, rows, shape) > 0 for rows in row_blocks(shape)]
+    if not any(b.any() for b in blocks):
+        return np.broadcast_to(False, shape)
+    return np.concatenate(blocks)
+
+
+class Directions(lazy.Lazy):
+    """`count` unit Gaussian directions of one tensor's shape, stacked on a leading axis, zero at
+    its kink entries. A tensor of one row block (compare.row_blocks) has them drawn from (seed,
+    layer, param) and held; a bigger one has each row block drawn from (seed, layer, param,
+    block) where it is used (`blocks`), never held whole: 3 directions of a big layer would be
+    3 copies of it. Everything computed from a direction is linear in it, so a sweep over raw
+    blocks is made unit by `scale` (1/|v| per direction) at its end."""
+
+    def __init__(self, seed, l, p, shape, count, kink):
+        self.key, self.shape, self.count, self.kink = (seed, l, p), (count, *shape), count, kink
+        self.slices = row_blocks(shape)
+        self.held = None
+        if len(self.slices) == 1:
+            d = _gaussian(seed, l, p, shape, count)
+            self.held = _unit(d * ~kink) if np.any(kink) else d
+        self.scale = np.ones(count) if self.held is not None else None
+
+    def blocks(self):
+        """(rows, raw directions on those rows) for each row block; `scale` is known at the end."""
+        if self.held is not None:
+            yield slice(None), self.held
+            return
+        norm2 = np.zeros(self.count)
+        for j, rows in enumerate(self.slices):
+            d = np.random.default_rng([*self.key, j]).standard_normal(
+                (self.count, rows.stop - rows.start, *self.shape[2:])
+            )
+            if self.kink[rows].any():
+                d *= ~self.kink[rows]
+            flat = d.reshape(self.count, -1)
+            norm2 += np.einsum("ij,ij->i", flat, flat)  # no block-sized square
+            yield rows, d
+        self.scale = np.divide(1.0, np.sqrt(norm2), out=np.zeros(self.count), where=norm2 > 0)
+
+    def rows(self, key):  # the whole stack, unit (what a test or a small tensor's reader sees)
+        whole = self.held if self.held is not None else np.concatenate([d for _, d in self.blocks()], axis=1)
+        return (whole * self.scale.reshape(-1, *[1] * (whole.ndim - 1)))[key]
 
 
 @functools.lru_cache(maxsize=32)
@@ -120,30 +167,42 @@ def _directional_derivatives(case, Z, A, v):
         D_v J = sum t_Z[L] * G,   G = Im J(Z[L] + iH e_nk) / H  (the output activation and loss)
 
     so each hidden activation takes one complex step, at the clean pre-activations, for every
-    direction at once; no derivative formula is used."""
+    direction at once; no derivative formula is used. A W direction's rows are its outputs:
+    t_Z is filled a row block of V at a time."""
     spec = case.spec
     slope = complex_step.slopes(Z, spec)
     G = complex_step.output_gradient(Z[-1], case.T, spec)
     out = []
     for l, (VW, Vb) in enumerate(v, start=1):
-        t = np.concatenate([A[l - 1] @ np.swapaxes(VW, 1, 2), np.broadcast_to(Vb[:, None, :], (len(Vb), *Z[l].shape))])
+        tW = np.empty((VW.count, *Z[l].shape))
+        for rows, d in VW.blocks():
+            tW[:, :, rows] = A[l - 1] @ np.swapaxes(d, 1, 2)
+        tW *= VW.scale[:, None, None]
+        vb = np.asarray(Vb)
+        t = np.concatenate([tW, np.broadcast_to(vb[:, None, :], (len(vb), *Z[l].shape))])
         tL, _ = complex_step.carry(case.params, slope, l, t)
         d = np.einsum("ebk,bk->e", tL, G)
-        out.append((d[: len(VW)], d[len(VW) :]))
+        out.append((d[: VW.count], d[VW.count :]))
     return out
 
 
 def _along(grads, v, derivs, tol):
-    """Per tensor: ((layer, name), <g, v_k> for each k, D_{v_k} J, sum |v_k| tol)."""
+    """Per tensor: ((layer, name), <g, v_k> for each k, D_{v_k} J, sum |v_k| tol), a row block at a time."""
     for l, (g, vs, ds, ts) in enumerate(zip(grads, v, derivs, tol), start=1):
         for p, name in enumerate("Wb"):
-            gp = np.asarray(g[p], dtype=np.float64).ravel()
-            flat = vs[p].reshape(len(vs[p]), -1)
+            gp, dirs = np.asarray(g[p], dtype=np.float64), vs[p]
+            got, bound = np.zeros(dirs.count), np.zeros(dirs.count)
+            for rows, d in dirs.blocks():
+                flat, gb = d.reshape(dirs.count, -1), gp[rows].ravel()
+                with np.errstate(invalid="ignore", over="ignore"):
+                    dot = flat @ gb
+                    if not np.all(np.isfinite(dot)):  # 0 * nan outside v is not the user's fault here
+                        dot = flat @ np.where(flat.any(axis=0), gb, 0.0)
+                    got += dot
+                bound += np.abs(flat) @ np.ravel(part(ts[p], rows, gp.shape))
             with np.errstate(invalid="ignore", over="ignore"):
-                got = flat @ gp
-                if not np.all(np.isfinite(got)):  # 0 * nan outside v is not the user's fault here
-                    got = flat @ np.where(flat.any(axis=0), gp, 0.0)
-            yield (l, name), got, ds[p], np.abs(flat) @ np.ravel(ts[p])
+                got, bound = got * dirs.scale, bound * dirs.scale
+            yield (l, name), got, ds[p], bound
 
 
 def judge_fast(case, oracle, grads, loss, layout=None, loss_dtype=None):
