@@ -44,8 +44,18 @@ def _num(x):
 
 
 def _nested(a):
+    """Nested lists of _num's numbers, made by tolist() (a big network's case file holds
+    millions): the entries _num makes integers are picked out as a whole first."""
     a = np.asarray(a, dtype=np.float64)
-    return [_nested(r) for r in a] if a.ndim > 1 else [_num(v) for v in a]
+    with np.errstate(invalid="ignore"):
+        whole = (a == np.trunc(a)) & (np.abs(a) < 2**53)
+    if whole.all():
+        return a.astype(np.int64).tolist()
+    if not whole.any():
+        return a.tolist()
+    out = a.astype(object)
+    out[whole] = a[whole].astype(np.int64).tolist()
+    return out.tolist()
 
 
 def to_dict(case: Case) -> dict:
@@ -53,6 +63,18 @@ def to_dict(case: Case) -> dict:
     d["params"] = [{"W": _nested(W), "b": _nested(b)} for W, b in case.params]
     d["X"], d["T"] = _nested(case.X), _nested(case.T)
     return d
+
+
+KEPT = 100_000  # numbers: a bigger minimal case is in its case file only (a report shows 2,000 characters)
+
+
+def kept(minimal: dict) -> dict:
+    """{"minimal_case": to_dict(first case)} for a run's result to carry, or {} when there is
+    none or it is too big to be read there (8 M numbers would be seconds and a gigabyte)."""
+    case = next(iter(minimal.values()), None)
+    if case is None or sum(W.size + b.size for W, b in case.params) + case.X.size + case.T.size > KEPT:
+        return {}
+    return {"minimal_case": to_dict(case)}
 
 
 def dumps(case: Case) -> str:

@@ -18,6 +18,15 @@ from reference_impls import delta_rule, model
 
 CAP = 4  # the most evidence any signature asks for: 1 + its free parameters (at most 3)
 RANK_RTOL = 1e-8  # singular values below this fraction of the largest count as 0
+LIMIT = 4096  # entries of one tensor that enter the rank (a big layer's millions are not needed)
+
+
+def _some(mask, limit=LIMIT):
+    """Flat positions of at most `limit` of the entries `mask` selects, spread evenly over them.
+    The rank of fewer rows is never more than that of all: a count from them never overstates
+    the evidence, and a big tensor's entries reach the cap many times over."""
+    at = np.flatnonzero(mask)
+    return at if len(at) <= limit else at[:: -(-len(at) // limit)]
 
 
 def independent(case, masks, cap: int = CAP) -> int:
@@ -30,13 +39,14 @@ def independent(case, masks, cap: int = CAP) -> int:
     t = max(layers)
     params, spec = list(case.params), case.spec
     rng = np.random.default_rng(0)
+    chosen = [tuple(_some(m) for m in pair) for pair in masks[:t]]
     with np.errstate(all="ignore"):
         Z, A = model.forward(params, case.X, spec)
         columns = []
         for _ in range(cap + 2):
             D = rng.standard_normal((case.X.shape[0], spec.sizes[t]))
             grads = delta_rule.backward(params[:t], Z[: t + 1], A[: t + 1], D, spec)
-            columns.append(np.concatenate([g[p][masks[l][p]] for l, g in enumerate(grads) for p in (0, 1)]))
+            columns.append(np.concatenate([np.ravel(g[p])[chosen[l][p]] for l, g in enumerate(grads) for p in (0, 1)]))
     M = np.stack(columns, axis=1)
     M = M[np.all(np.isfinite(M), axis=1)]
     norms = np.linalg.norm(M, axis=1)

@@ -268,7 +268,7 @@ def run_check(
         isolation=level,
         isolation_mechanisms=tuple(mechanisms),
         extra={
-            **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
+            **casefile.kept(minimal),
             **({"directions_seed": config.directions_seed} if config.mode == "fast" else {}),
             # cases whose loss value and train_step were judged (for points); absent when none
             **({"judged": dict(session.judged)} if any(session.judged.values()) else {}),

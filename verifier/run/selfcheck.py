@@ -115,7 +115,7 @@ def run_self(impl, config: RunConfig, *, case=None, progress=None) -> CheckResul
         extra={
             "against": config.against,
             "self_judged": {kind: judged_by[kind] for kind in ("direction", "hypothesis", "entries")},
-            **({"minimal_case": casefile.to_dict(next(iter(minimal.values())))} if minimal else {}),
+            **casefile.kept(minimal),
         },
     )
     if config.against == "both":
