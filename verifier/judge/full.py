@@ -87,14 +87,14 @@ def update_tolerance(case, oracle, kinds, lr):
 
 def _step_tolerance(lr, t, u, W):
     """lr t + 4 u |W|: the step's tolerance and the rounding of W - step; lazy for a big W."""
-    if np.size(W) < lazy.LAZY_MIN:
-        return lr * np.asarray(t) + 4 * u * np.abs(W)
-    return lazy.Parts((lazy.Scaled(t, lr), lazy.Scaled(W, 4 * u, absolute=True)))
+    if lazy.big(np.size(W)):
+        return lazy.Parts((lazy.Scaled(t, lr), lazy.Scaled(W, 4 * u, absolute=True)))
+    return lr * np.asarray(t) + 4 * u * np.abs(W)
 
 
 def stepped(W, dW, lr):
     """W - lr dW; lazy for a big W (made a block at a time where it is judged)."""
-    return W - lr * dW if np.size(W) < lazy.LAZY_MIN else lazy.Combined(W, dW, -lr)
+    return lazy.Combined(W, dW, -lr) if lazy.big(np.size(W)) else W - lr * dW
 
 
 def steps_by(case, new, grads, lr, tol, c) -> bool:

@@ -107,9 +107,14 @@ class Combined(Lazy):
             return self.a[key] + self.scale * self.b[key]
 
 
+def big(size: int) -> bool:
+    """Whether an array of `size` entries is kept lazy (LAZY_MIN or more)."""
+    return size >= LAZY_MIN
+
+
 def product(left, right, scale=1.0, offset=0.0):
-    """left^T @ right scaled and offset, lazy when it has LAZY_MIN entries or more."""
-    if left.shape[1] * right.shape[1] >= LAZY_MIN:
+    """left^T @ right scaled and offset, lazy when it is big."""
+    if big(left.shape[1] * right.shape[1]):
         return LowRank(left, right, scale, offset)
     out = left.T @ right
     out *= scale
